@@ -1,0 +1,105 @@
+r"""Gradient-flow vector fields and the closed-form linear probe.
+
+Training loss (paper's normalisation, no 1/n, no 1/2) [printed]:
+
+.. math:: \hat L(v,B) = \|XB^\top v - y\|_2^2,\qquad
+          \nabla_v\hat L = 2BX^\top r,\quad \nabla_B\hat L = 2vr^\top X,\quad r = XB^\top v - y.
+
+* **LP**: :math:`\dot v = -\nabla_v\hat L(v,B_0)`, :math:`\dot B = 0`.
+* **FT**: :math:`\dot v = -\nabla_v\hat L`, :math:`\dot B = -\nabla_B\hat L`.
+
+Fields take ``(t, state, rp)`` (diffrax's signature) with ``rp`` a
+:class:`~lpft_theory.reduced.ReducedProblem`; the ``*_full`` versions take the
+full-dimensional :class:`~lpft_theory.problem.Problem` and are used for verification
+(Lemma A.3 is only testable there) and benchmarks.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax.numpy as jnp
+
+
+def residual(rp, v, B_S):
+    r"""S-space residual :math:`r = G(B_S^\top v - a_\star)` (equals :math:`Z^\top(XB^\top v - y)`)."""
+    return rp.G @ (B_S.T @ v - rp.a_star)
+
+
+def lp_field(t, v, rp):
+    r"""LP vector field in reduced coordinates: :math:`\dot v = -2B_{S,0}\,r`."""
+    B = rp.B_S0
+    return -2.0 * B @ residual(rp, v, B)
+
+
+def ft_field(t, state, rp):
+    r"""FT vector field in reduced coordinates: :math:`(\dot v, \dot B_S) = (-2B_Sr, -2vr^\top)`."""
+    v, B_S = state
+    r = residual(rp, v, B_S)
+    return (-2.0 * B_S @ r, -2.0 * jnp.outer(v, r))
+
+
+def ft_field_full(t, state, problem):
+    r"""FT vector field on the full (k + k·d)-dimensional state, straight from the gradients."""
+    v, B = state
+    r = problem.X @ (B.T @ v) - problem.y
+    g = problem.X.T @ r
+    return (-2.0 * B @ g, -2.0 * jnp.outer(v, g))
+
+
+def lp_field_full(t, v, problem):
+    """LP vector field on the full problem (B frozen at B0)."""
+    B = problem.B0
+    r = problem.X @ (B.T @ v) - problem.y
+    return -2.0 * B @ (problem.X.T @ r)
+
+
+def ft_gradient_norm(rp, v, B_S):
+    r"""Euclidean norm of the full FT gradient :math:`(\nabla_v\hat L, \nabla_B\hat L)`.
+
+    Exact in reduced coordinates: :math:`\nabla_B\hat L` has rows in S, so its norm
+    equals that of :math:`\nabla_{B_S}`.
+    """
+    dv, dB = ft_field(0.0, (v, B_S), rp)
+    return jnp.sqrt(jnp.sum(dv**2) + jnp.sum(dB**2))
+
+
+def lp_closed_form(rp) -> Callable:
+    r"""Exact LP flow :math:`v(t) = v_\infty + e^{-tA}(v_0 - v_\infty)` as a ``predict(t)`` closure.
+
+    :math:`A = 2B_0X^\top XB_0^\top = 2B_{S,0}GB_{S,0}^\top` and
+    :math:`b = 2B_0X^\top y = 2B_{S,0}Ga_\star` (THEORY.md §2). With
+    :math:`A = V\Lambda V^\top` the coordinates :math:`\alpha = V^\top v` evolve as
+    :math:`\alpha_i(t) = \alpha_i(0) - \operatorname{expm1}(-\lambda_it)(\beta_i/\lambda_i - \alpha_i(0))`
+    (accurate at small t). Directions with :math:`\lambda_i = 0` (XB₀ᵀ not injective)
+    keep their initial coordinate, so :math:`v_\infty` is the least-squares solution
+    nearest :math:`v_0`. ``predict(jnp.inf)`` returns :math:`v_\infty`.
+
+    The eigendecomposition is computed once; ``predict`` accepts a scalar or an
+    array of times (returns shape ``times.shape + (k,)``).
+    """
+    B = rp.B_S0
+    A = 2.0 * B @ rp.G @ B.T
+    A = 0.5 * (A + A.T)
+    b = 2.0 * B @ (rp.G @ rp.a_star)
+    lam, V = jnp.linalg.eigh(A)
+    tol = lam.shape[-1] * jnp.finfo(lam.dtype).eps * jnp.max(jnp.abs(lam))
+    pos = lam > tol
+    safe = jnp.where(pos, lam, 1.0)
+    alpha0 = V.T @ rp.v0
+    beta = V.T @ b
+    target = jnp.where(pos, beta / safe, alpha0)  # limit of each eigen-coordinate
+
+    def predict(t):
+        t = jnp.asarray(t, dtype=lam.dtype)
+        decay = -jnp.expm1(-jnp.multiply.outer(t, jnp.where(pos, lam, 0.0)))  # 1 - e^{-λt}; inf -> 1
+        decay = jnp.where(jnp.isinf(t)[..., None], jnp.where(pos, 1.0, 0.0), decay)
+        alpha = alpha0 + decay * (target - alpha0)
+        return alpha @ V.T
+
+    return predict
+
+
+def lp_limit(rp):
+    r""":math:`v_{lp}^\infty`: the least-squares head nearest :math:`v_0` (unique when XB₀ᵀ is injective)."""
+    return lp_closed_form(rp)(jnp.inf)

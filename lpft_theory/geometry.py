@@ -1,0 +1,234 @@
+r"""Subspace geometry: orthonormal bases, principal angles and the feature distance.
+
+All functions take arrays and return arrays. Row spaces are the convention of the
+paper: a feature extractor :math:`B \in \mathbb{R}^{k\times d}` has the features as rows,
+and :math:`R(B) = \operatorname{rowspace}(B)`.
+
+References are to Kumar et al., *Fine-Tuning can Distort Pretrained Features and
+Underperform Out-of-Distribution*, ICLR 2022 (see ``shared/THEORY.md`` §1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import jax.numpy as jnp
+import scipy.linalg
+import scipy.optimize
+
+#: Tolerance on ``max |B B^T - I|`` for "orthonormal rows".
+ORTHONORMAL_TOL = 1e-8
+
+
+def orthonormal_rows_error(B) -> float:
+    r"""Return :math:`\max_{ij} |(BB^\top - I)_{ij}|`."""
+    B = np.asarray(B, dtype=np.float64)
+    return float(np.max(np.abs(B @ B.T - np.eye(B.shape[0]))))
+
+
+def has_orthonormal_rows(B, tol: float = ORTHONORMAL_TOL) -> bool:
+    """Whether ``B`` has orthonormal rows to within ``tol`` (see :func:`orthonormal_rows_error`)."""
+    return orthonormal_rows_error(B) <= tol
+
+
+def column_basis(M, rtol: float | None = None) -> np.ndarray:
+    r"""Orthonormal basis (as columns) of the column space of ``M``, by SVD.
+
+    Singular values below ``rtol * s_max`` are treated as zero; the default
+    ``rtol`` is ``max(M.shape) * machine_eps``, as in ``numpy.linalg.matrix_rank``.
+    Returns an array of shape ``(M.shape[0], rank)``.
+    """
+    M = np.asarray(M, dtype=np.float64)
+    if M.size == 0:
+        return np.zeros((M.shape[0], 0))
+    U, s, _ = np.linalg.svd(M, full_matrices=False)
+    if rtol is None:
+        rtol = max(M.shape) * np.finfo(np.float64).eps
+    if s.size == 0 or s[0] == 0.0:
+        return np.zeros((M.shape[0], 0))
+    rank = int(np.sum(s > rtol * s[0]))
+    return U[:, :rank]
+
+
+def orthonormal_complement(U, rng: np.random.Generator | None = None, size: int | None = None) -> np.ndarray:
+    r"""Orthonormal columns spanning (part of) the orthogonal complement of ``range(U)``.
+
+    ``U`` (d×r) must have orthonormal columns. Returns ``size`` columns (all d−r by
+    default). With ``rng`` the columns are a random orthonormal set in the complement,
+    otherwise they come from a full QR decomposition.
+    """
+    U = np.asarray(U, dtype=np.float64)
+    d, r = U.shape
+    size = d - r if size is None else size
+    if size > d - r:
+        raise ValueError(f"size: the complement has dimension {d - r}, asked for {size} vectors")
+    if rng is None:
+        Q, _ = np.linalg.qr(U, mode="complete")
+        return Q[:, r : r + size]
+    G = rng.standard_normal((d, size))
+    G -= U @ (U.T @ G)
+    G -= U @ (U.T @ G)  # re-orthogonalise for accuracy
+    Q, _ = np.linalg.qr(G)
+    return Q
+
+
+def cos_principal_angles(A_rows, B_rows):
+    r"""Cosines of the principal angles between ``rowspace(A)`` and ``rowspace(B)``.
+
+    Both inputs must have orthonormal rows. Returned in decreasing order (so the
+    last entry is :math:`\cos\theta_{\max}`), as singular values of :math:`AB^\top`
+    (Def. 3.1 of the submission: :math:`\cos\theta_i = \sigma_i(E^\top F)`).
+    """
+    s = jnp.linalg.svd(jnp.asarray(A_rows) @ jnp.asarray(B_rows).T, compute_uv=False)
+    return jnp.clip(s, 0.0, 1.0)
+
+
+def cos_angles_to_subspace(B_rows, U_cols, complement: bool = False):
+    r"""Cosines of the principal angles between ``rowspace(B)`` and a subspace.
+
+    ``B_rows`` (k×d) has orthonormal rows; ``U_cols`` (d×m) orthonormal columns
+    spanning a subspace :math:`S`. With ``complement=False`` the angles are to
+    :math:`S`, with ``complement=True`` to :math:`S^\perp`, computed without forming
+    a basis of :math:`S^\perp`: :math:`\cos\theta_i(R, S^\perp) = \sigma_i(\Pi_{S^\perp} B^\top)`.
+
+    Returns :math:`\min(k, \dim)` values in decreasing order, where dim is the
+    dimension of the target subspace; ``cos θ_max`` is the last one.
+    """
+    B = jnp.asarray(B_rows)
+    U = jnp.asarray(U_cols)
+    k, d = B.shape
+    m = U.shape[1]
+    if complement:
+        P = B.T - U @ (U.T @ B.T)
+        count = min(k, d - m)
+    else:
+        P = U.T @ B.T
+        count = min(k, m)
+    s = jnp.linalg.svd(P, compute_uv=False)[:count]
+    return jnp.clip(s, 0.0, 1.0)
+
+
+def largest_principal_angle(B, Bp):
+    r"""The largest principal angle :math:`\theta_{\max}` between two row spaces.
+
+    Both inputs have orthonormal rows of the same count k. Computed as
+    :math:`\operatorname{atan2}(\sin\theta_{\max}, \cos\theta_{\max})` with
+    :math:`\cos\theta_{\max} = \sigma_{\min}(BB'^\top)` and
+    :math:`\sin\theta_{\max} = \|B(I - B'^\top B')\|_2`, which is accurate for
+    small and for large angles.
+    """
+    B = jnp.asarray(B)
+    Bp = jnp.asarray(Bp)
+    c = jnp.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
+    resid = B - (B @ Bp.T) @ Bp
+    s = jnp.linalg.svd(resid, compute_uv=False)[0]
+    return jnp.arctan2(s, c)
+
+
+def feature_distance(B, Bp, check: bool = True):
+    r"""Feature distance :math:`d(B, B') = \min_{U \in O(k)} \|B - UB'\|_2` (spectral norm).
+
+    Closed form for orthonormal rows (derived, THEORY.md §1):
+    :math:`d(B, B') = 2\sin(\theta_{\max}/2)`, with :math:`\theta_{\max}` the
+    largest principal angle between the row spaces; the minimiser is the polar
+    factor of :math:`BB'^\top`.
+
+    The paper says "rotation matrices"; we minimise over the whole orthogonal
+    group O(k), which is what makes the closed form hold.
+
+    The closed form is only valid for orthonormal rows. With ``check=True`` (the
+    default) a :class:`ValueError` is raised otherwise: use
+    :func:`feature_distance_numerical` or :func:`feature_distance_bounds` for a
+    general ``B`` (e.g. during fine-tuning). ``check=False`` skips the test (for
+    use inside ``jit``).
+    """
+    if check:
+        for name, M in (("B", B), ("B_prime", Bp)):
+            err = orthonormal_rows_error(M)
+            if not err <= ORTHONORMAL_TOL:
+                raise ValueError(
+                    f"feature_distance: {name} must have orthonormal rows (max|MM^T-I| <= "
+                    f"{ORTHONORMAL_TOL:g}), got {err:.3g}; use feature_distance_numerical or "
+                    "feature_distance_bounds for general matrices"
+                )
+    return 2.0 * jnp.sin(largest_principal_angle(B, Bp) / 2.0)
+
+
+def polar_factor(M):
+    r"""Orthogonal polar factor :math:`U = PQ^\top` of :math:`M = P\Sigma Q^\top`."""
+    P, _, Qt = jnp.linalg.svd(jnp.asarray(M))
+    return P @ Qt
+
+
+def procrustes_distance(B, Bp):
+    r"""Upper bound :math:`\|B - U_\star B'\|_2` with :math:`U_\star` = polar factor of :math:`BB'^\top`.
+
+    It is the value of :math:`\|B - UB'\|_2` at one orthogonal :math:`U` (the
+    Frobenius-optimal one), hence an **upper bound** on :math:`d(B,B')` for any
+    ``B``; it equals :math:`d(B,B')` when both have orthonormal rows. Works under
+    ``jit``; this is what trajectories report as ``feature_distance``.
+    """
+    B = jnp.asarray(B)
+    Bp = jnp.asarray(Bp)
+    U = polar_factor(B @ Bp.T)
+    return jnp.linalg.norm(B - U @ Bp, ord=2)
+
+
+def feature_distance_lower_bound(B, Bp):
+    r"""A lower bound on :math:`d(B, B')` valid for any ``B``, ``B'`` of the same shape.
+
+    For every orthogonal U: :math:`\|B - UB'\|_2 \ge \|B(I - B'^+B')\|_2` (the part
+    of B's rows outside rowspace(B'), which UB' cannot reach), and
+    :math:`\ge \max_i |\sigma_i(B) - \sigma_i(B')|` (Weyl's inequality, since
+    :math:`\sigma(UB') = \sigma(B')`). Returns the larger of the two.
+    """
+    B = jnp.asarray(B)
+    Bp = jnp.asarray(Bp)
+    proj = jnp.linalg.pinv(Bp) @ Bp
+    outside = jnp.linalg.norm(B - B @ proj, ord=2)
+    sB = jnp.linalg.svd(B, compute_uv=False)
+    sBp = jnp.linalg.svd(Bp, compute_uv=False)
+    return jnp.maximum(outside, jnp.max(jnp.abs(sB - sBp)))
+
+
+def feature_distance_bounds(B, Bp):
+    """``(lower, upper)`` bounds on :math:`d(B,B')` for general ``B`` (see the two functions)."""
+    return feature_distance_lower_bound(B, Bp), procrustes_distance(B, Bp)
+
+
+def _skew(params, k):
+    A = np.zeros((k, k))
+    iu = np.triu_indices(k, 1)
+    A[iu] = params
+    return A - A.T
+
+
+def feature_distance_numerical(B, Bp, restarts: int = 8, seed: int = 0) -> float:
+    r"""Numerical :math:`\min_{U\in O(k)} \|B - UB'\|_2` by local optimisation.
+
+    Independent of the closed form: U is parametrised as :math:`D\,\exp(A)` with A
+    skew-symmetric and D ∈ {I, diag(−1,1,…,1)} covering both components of O(k);
+    Nelder–Mead then Powell from the polar factor and ``restarts`` random starts.
+    Returns the smallest value found (an upper bound that is tight in practice).
+    """
+    B = np.asarray(B, dtype=np.float64)
+    Bp = np.asarray(Bp, dtype=np.float64)
+    k = B.shape[0]
+    if k == 1:
+        return float(min(np.linalg.norm(B - Bp, 2), np.linalg.norm(B + Bp, 2)))
+    rng = np.random.default_rng(seed)
+    npar = k * (k - 1) // 2
+    best = float(np.linalg.norm(B - np.asarray(polar_factor(B @ Bp.T)) @ Bp, 2))
+    for sign in (1.0, -1.0):
+        D = np.eye(k)
+        D[0, 0] = sign
+
+        def obj(p, D=D):
+            U = D @ scipy.linalg.expm(_skew(p, k))
+            return np.linalg.norm(B - U @ Bp, 2)
+
+        starts = [np.zeros(npar)] + [rng.normal(scale=np.pi / 2, size=npar) for _ in range(restarts)]
+        for p0 in starts:
+            r = scipy.optimize.minimize(obj, p0, method="Nelder-Mead", options={"xatol": 1e-12, "fatol": 1e-14, "maxiter": 20000})
+            r = scipy.optimize.minimize(obj, r.x, method="Powell", options={"xtol": 1e-12, "ftol": 1e-15})
+            best = min(best, float(r.fun))
+    return best
