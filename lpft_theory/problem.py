@@ -119,7 +119,8 @@ class Problem(eqx.Module):
     def random(cls, seed: int, d: int, k: int, m: int, n: Optional[int] = None, eps: float = 0.1, *,
                head="random", head_scale: float = 1.0, w_star_norm: float = 1.0,
                input_cond: float = 1.0, id_overlap: Optional[float] = None,
-               sigma_ood=None, sigma_cond: float = 10.0) -> "Problem":
+               sigma_ood=None, sigma_cond: float = 10.0,
+               label_noise: float = 0.0, noise_seed: Optional[int] = None) -> "Problem":
         r"""A random problem with features exactly ``eps``-good.
 
         Construction (all from ``numpy.random.default_rng(seed)``):
@@ -140,6 +141,11 @@ class Problem(eqx.Module):
           eigenvalues log-spaced from 1 to ``sigma_cond``), or a (d, d) array.
 
         ``n`` defaults to ``2 m``.
+
+        ``label_noise=σ > 0`` (beyond the paper; see :mod:`lpft_theory.noise`) returns
+        :math:`y = Xw_\star + σξ`, ξ ~ N(0, I_n) drawn from its own generator
+        ``default_rng(noise_seed)`` (``noise_seed`` defaults to ``seed``), so every other
+        field is identical to the noiseless problem and σ = 0 changes nothing.
         """
         check_x64()
         rng = np.random.default_rng(seed)
@@ -179,7 +185,14 @@ class Problem(eqx.Module):
         y = X @ w_star
         v0 = _head(head, k, head_scale, rng)
         sigma = _sigma(sigma_ood, d, sigma_cond, rng)
-        return cls.from_arrays(X, y, B0, v0, w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma)
+        label_noise = float(label_noise)
+        if not (np.isfinite(label_noise) and label_noise >= 0):
+            raise ValueError(f"label_noise must be a finite number >= 0, got {label_noise}")
+        if label_noise > 0:
+            noise_rng = np.random.default_rng(seed if noise_seed is None else noise_seed)
+            y = y + label_noise * noise_rng.standard_normal(n)
+        return cls.from_arrays(X, y, B0, v0, w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma,
+                               allow_label_noise=label_noise > 0)
 
     # -- I/O -----------------------------------------------------------------
     def save(self, path) -> None:
@@ -296,14 +309,16 @@ def check_regime(d: int, k: int, m: int) -> bool:
 
 
 def _check_sizes(d: int, k: int, n: int, m: Optional[int] = None) -> None:
-    for name, val in (("d", d), ("k", k), ("n", n)):
+    for name, val in (("d", d), ("k", k)):
         if val < 1:
             raise ValueError(f"{name} must be >= 1, got {val}")
+    if m is not None and (m < 1 or m > d):
+        raise ValueError(f"m must satisfy 1 <= m <= d (dimension of S in R^d), got m={m}, d={d}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
     if k > d:
         raise ValueError(f"k must be <= d (k features in R^d), got k={k}, d={d}")
     if m is not None:
-        if m < 1 or m > d:
-            raise ValueError(f"m must satisfy 1 <= m <= d (dimension of S in R^d), got m={m}, d={d}")
         if m > n:
             raise ValueError(f"m must be <= n (n training points span at most n dimensions), got m={m}, n={n}")
 
