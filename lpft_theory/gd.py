@@ -1,0 +1,258 @@
+r"""Discrete gradient descent with layer-wise step sizes (beyond the paper; THEORY.md §7).
+
+The paper analyses gradient *flow* and names layer-wise learning rates as an open
+question. Here, on the same loss :math:`\hat L = \|XB^\top v - y\|^2`,
+
+.. math:: v_{s+1} = v_s - \eta_v\nabla_v\hat L(v_s,B_s),\qquad B_{s+1} = B_s - \eta_B\nabla_B\hat L(v_s,B_s),
+
+from :math:`(v_0, B_0)` (``init="random"``: the problem's head) or from
+:math:`(v_{lp}^\infty, B_0)` (``init="lp"``, an LP-FT variant). Because
+:math:`\nabla_B\hat L = 2vr^\top X` has rows in S, every step leaves :math:`B\Pi_{S^\perp}`
+unchanged (the discrete Lemma A.3), so GD runs in the reduced coordinates:
+
+.. math:: v \leftarrow v - 2\eta_v B_Sr,\quad B_S \leftarrow B_S - 2\eta_B vr^\top,\quad r = G(B_S^\top v - a_\star).
+
+(:func:`gd_full` runs the same iteration on full matrices to *measure* that.)
+
+**Flow limit.** With :math:`(\eta_v, \eta_B) = \eta(a, b)` and ``steps`` = T/η, GD is the
+explicit Euler method for the rate-weighted flow :math:`\dot v = -a\nabla_v\hat L`,
+:math:`\dot B = -b\nabla_B\hat L` at time T, so it converges to it at first order as η → 0
+(a = b = 1 is the FT flow of :mod:`lpft_theory.solve`). ``tests/test_gd.py`` measures the rate.
+
+**Stability limit** [derived]. At a global minimum of :math:`\hat L` the S-residual
+vanishes (:math:`B_S^\top v = a_\star`, also with noisy labels), so the Hessian is its
+Gauss–Newton part :math:`H = 2J^\top GJ` with :math:`J(\delta v, \delta B_S) = B_S^\top\delta v + \delta B_S^\top v`.
+GD with the step-size matrix :math:`P = \operatorname{diag}(\eta_vI_k, \eta_BI_{km})` is linearly
+stable there iff :math:`\lambda_{\max}(P^{1/2}HP^{1/2}) < 2`, i.e. iff
+
+.. math:: \rho(v, B_S) = \lambda_{\max}\big(G^{1/2}(\eta_vB_S^\top B_S + \eta_B\|v\|^2I_m)G^{1/2}\big) < 1
+
+(using :math:`JPJ^\top = \eta_vB_S^\top B_S + \eta_B\|v\|^2I_m`). :func:`stability_ratio` computes ρ;
+GD can only settle at a minimum with ρ ≤ 1. For :math:`\eta_B = 0` the iteration is linear
+(GD on LP) and the limit is exact and global: it converges iff
+:math:`\eta_v < 1/\lambda_{\max}(B_{S,0}GB_{S,0}^\top)` (:func:`lp_stability_limit`).
+
+**Divergence** is detected, not raised: once the state is non-finite or its squared norm
+exceeds :data:`BLOWUP` × (1 + its initial value), the iteration stops updating, the
+step is recorded (``diverged_at``), the saved states from then on are NaN and a
+:class:`DivergenceWarning` is issued.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from functools import partial
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import flows
+from ._precision import check_x64
+from .problem import Problem
+from .reduced import ReducedProblem, reduce
+from .solve import Trajectory
+
+INITS = ("random", "lp")
+#: Divergence threshold on ‖v‖² + ‖B_S‖²_F relative to 1 + its initial value.
+BLOWUP = 1e12
+#: Default number of saved states (evenly spaced steps, first and last included).
+DEFAULT_SAVES = 101
+
+
+class DivergenceWarning(UserWarning):
+    """A GD run left the stable region and blew up; the result records where."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GDResult:
+    """A GD run.
+
+    ``trajectory`` is a :class:`~lpft_theory.solve.Trajectory` whose ``times`` hold the
+    step indices (``method="gd"``; NaN states after divergence). ``diverged_at`` is the
+    first step whose state was non-finite or blown up (None if it never happened).
+    ``stability_ratio_start``/``stability_ratio_end`` are ρ (:func:`stability_ratio`) at the
+    start and at the last finite state; ``grad_norm_end`` the gradient norm there.
+    """
+
+    trajectory: Trajectory
+    lr_v: float
+    lr_B: float
+    steps: int
+    init: str
+    diverged: bool
+    diverged_at: Optional[int]
+    stability_ratio_start: float
+    stability_ratio_end: float
+    lp_stability_limit: float
+    grad_norm_end: float
+
+    def info(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "trajectory"}
+
+
+def check_rates(lr_v, lr_B, steps) -> tuple:
+    """Step sizes finite and >= 0 (not both 0); ``steps`` an integer >= 1."""
+    out = []
+    for name, val in (("lr_v", lr_v), ("lr_B", lr_B)):
+        try:
+            val = float(val)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a number, got {val!r}") from None
+        if not (math.isfinite(val) and val >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {val}")
+        out.append(val)
+    if out[0] == 0 and out[1] == 0:
+        raise ValueError("lr_v and lr_B are both 0: nothing would move")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
+    return out[0], out[1], int(steps)
+
+
+def stability_ratio(rp, v, B_S, lr_v, lr_B):
+    r"""ρ = :math:`\lambda_{\max}(G^{1/2}(\eta_vB_S^\top B_S + \eta_B\|v\|^2I)G^{1/2})`; GD is linearly stable at a global minimum iff ρ < 1."""
+    M = lr_v * (B_S.T @ B_S) + lr_B * (v @ v) * jnp.eye(B_S.shape[-1], dtype=B_S.dtype)
+    lam, V = jnp.linalg.eigh(rp.G)
+    Gh = (V * jnp.sqrt(jnp.clip(lam, 0.0, None))) @ V.T
+    K = Gh @ M @ Gh
+    return jnp.linalg.eigvalsh(0.5 * (K + K.T))[-1]
+
+
+def lp_stability_limit(rp) -> float:
+    r"""Exact GD limit for :math:`\eta_B = 0`: :math:`1/\lambda_{\max}(B_{S,0}GB_{S,0}^\top)` (the Hessian of LP is :math:`2B_{S,0}GB_{S,0}^\top`)."""
+    A = rp.B_S0 @ rp.G @ rp.B_S0.T
+    return float(1.0 / jnp.linalg.eigvalsh(0.5 * (A + A.T))[-1])
+
+
+def save_steps(steps: int, n_saves: int = DEFAULT_SAVES, every: Optional[int] = None) -> np.ndarray:
+    """Step indices to save: ``0, every, 2·every, …, steps`` or ``n_saves`` evenly spaced (0 and ``steps`` included)."""
+    if every is not None:
+        if isinstance(every, bool) or int(every) != every or every < 1:
+            raise ValueError(f"save_every must be an integer >= 1, got {every!r}")
+        s = np.arange(0, steps + 1, int(every))
+        return np.unique(np.append(s, steps))
+    return np.unique(np.round(np.linspace(0, steps, min(n_saves, steps + 1))).astype(np.int64))
+
+
+def _gd_step(rp, v, B_S, lr_v, lr_B):
+    r = flows.residual(rp, v, B_S)
+    return v - 2.0 * lr_v * (B_S @ r), B_S - 2.0 * lr_B * jnp.outer(v, r)
+
+
+def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps):
+    """Scan ``steps`` updates; save the state after step s for s in ``save_at`` (sorted, 0 = initial)."""
+    size0 = jnp.sum(v**2) + jnp.sum(B**2)
+    limit = BLOWUP * (1.0 + size0)
+    n_save = save_at.shape[0]
+    buf_v = jnp.full((n_save,) + v.shape, jnp.nan, v.dtype)
+    buf_B = jnp.full((n_save,) + B.shape, jnp.nan, B.dtype)
+    first = save_at[0] == 0
+    buf_v = buf_v.at[0].set(jnp.where(first, v, buf_v[0]))
+    buf_B = buf_B.at[0].set(jnp.where(first, B, buf_B[0]))
+    ptr = jnp.where(first, 1, 0)
+
+    def body(carry, s):
+        v, B, dead, dead_at, ptr, buf_v, buf_B = carry
+        v1, B1 = step_fn(data, v, B, lr_v, lr_B)
+        size = jnp.sum(v1**2) + jnp.sum(B1**2)
+        bad = ~jnp.isfinite(size) | (size > limit)
+        newly = (~dead) & bad
+        dead_at = jnp.where(newly, s + 1, dead_at)
+        dead = dead | bad
+        v = jnp.where(dead, v, v1)
+        B = jnp.where(dead, B, B1)
+        hit = (ptr < n_save) & (save_at[jnp.minimum(ptr, n_save - 1)] == s + 1)
+        idx = jnp.minimum(ptr, n_save - 1)
+        buf_v = buf_v.at[idx].set(jnp.where(hit & ~dead, v, jnp.where(hit, jnp.nan, buf_v[idx])))
+        buf_B = buf_B.at[idx].set(jnp.where(hit & ~dead, B, jnp.where(hit, jnp.nan, buf_B[idx])))
+        ptr = ptr + hit.astype(ptr.dtype)
+        return (v, B, dead, dead_at, ptr, buf_v, buf_B), None
+
+    init = (v, B, jnp.asarray(False), jnp.asarray(-1), ptr, buf_v, buf_B)
+    (v, B, dead, dead_at, _, buf_v, buf_B), _ = jax.lax.scan(body, init, jnp.arange(steps))
+    return buf_v, buf_B, v, B, dead, dead_at
+
+
+@partial(jax.jit, static_argnames=("steps",))
+def gd_reduced(rp, v0, B_S0, lr_v, lr_B, save_at, *, steps):
+    """Pure GD core in reduced coordinates (vmappable over ``rp``/starts/rates).
+
+    Returns ``(v_saved, B_S_saved, v_last, B_S_last, diverged, diverged_at)``; ``v_last``/``B_S_last``
+    is the last state before divergence.
+    """
+    return _run(lambda rp, v, B, a, b: _gd_step(rp, v, B, a, b), rp, v0, B_S0, lr_v, lr_B, save_at, steps)
+
+
+def _gd_step_full(problem, v, B, lr_v, lr_B):
+    r = problem.X @ (B.T @ v) - problem.y
+    g = problem.X.T @ r
+    return v - 2.0 * lr_v * (B @ g), B - 2.0 * lr_B * jnp.outer(v, g)
+
+
+@partial(jax.jit, static_argnames=("steps",))
+def gd_full(problem, v0, B0, lr_v, lr_B, save_at, *, steps):
+    """The same GD on full (k, d) matrices straight from the gradients (for verifying the S⊥ part)."""
+    return _run(_gd_step_full, problem, v0, B0, lr_v, lr_B, save_at, steps)
+
+
+def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=None, save_every=None,
+                coords: str = "reduced", warn: bool = True) -> GDResult:
+    r"""Run ``steps`` GD updates with step sizes ``lr_v`` (head) and ``lr_B`` (features).
+
+    ``save_at``: step indices to save (sorted, within [0, steps]); default
+    :func:`save_steps`. ``coords="full"`` iterates on full matrices (``trajectory.B_full``).
+    Divergence gives a :class:`DivergenceWarning` (unless ``warn=False``) and a result with
+    ``diverged=True``; it never raises.
+    """
+    check_x64()
+    lr_v, lr_B, steps = check_rates(lr_v, lr_B, steps)
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if coords not in ("reduced", "full"):
+        raise ValueError(f"coords must be 'reduced' or 'full', got {coords!r}")
+    if isinstance(problem, ReducedProblem):
+        if coords == "full":
+            raise ValueError("coords='full' needs the full Problem, not a ReducedProblem")
+        rp = problem
+    elif isinstance(problem, Problem):
+        rp = reduce(problem)
+    else:
+        raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
+    if rp.G.ndim != 2:
+        raise ValueError("simulate_gd takes one problem, not a batch")
+    if save_at is None:
+        save = save_steps(steps, every=save_every)
+    else:
+        save = np.asarray(save_at).reshape(-1)
+        if save.size == 0 or not np.issubdtype(save.dtype, np.integer) or np.any(np.diff(save) <= 0) \
+                or save[0] < 0 or save[-1] > steps:
+            raise ValueError(f"save_at must be increasing integer steps within [0, {steps}], got {save_at!r}")
+    v_start = rp.v0 if init == "random" else flows.lp_limit(rp)
+    dt = rp.G.dtype
+    a, b = jnp.asarray(lr_v, dtype=dt), jnp.asarray(lr_B, dtype=dt)
+    save_j = jnp.asarray(save, dtype=jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    if coords == "full":
+        vs, Bs, v_end, B_end, dead, dead_at = gd_full(problem, v_start, problem.B0, a, b, save_j, steps=steps)
+        B_S_end = B_end @ rp.U_S
+        traj = Trajectory(save.astype(np.float64), vs, Bs @ rp.U_S, "gd", "gd-full", steps, None, rp,
+                          (v_start, rp.B_S0), B_full=Bs, coords="full")
+    else:
+        vs, Bs, v_end, B_S_end, dead, dead_at = gd_reduced(rp, v_start, rp.B_S0, a, b, save_j, steps=steps)
+        traj = Trajectory(save.astype(np.float64), vs, Bs, "gd", "gd", steps, None, rp, (v_start, rp.B_S0))
+    diverged = bool(dead)
+    at = int(dead_at) if diverged else None
+    rho0 = float(stability_ratio(rp, v_start, rp.B_S0, lr_v, lr_B))
+    rho1 = float(stability_ratio(rp, v_end, B_S_end, lr_v, lr_B))
+    g_end = float(flows.ft_gradient_norm(rp, v_end, B_S_end))
+    lp_lim = lp_stability_limit(rp)
+    if diverged and warn:
+        warnings.warn(
+            f"GD diverged at step {at} (lr_v={lr_v:g}, lr_B={lr_B:g}): a step size is beyond the stability limit "
+            f"(stability ratio rho={rho0:.3g} at the start, {rho1:.3g} at the last finite state; stable minima need "
+            f"rho < 1; for lr_B=0 the exact limit is lr_v < {lp_lim:.3g}). Saved states from then on are NaN.",
+            DivergenceWarning, stacklevel=2,
+        )
+    return GDResult(traj, lr_v, lr_B, steps, init, diverged, at, rho0, rho1, lp_lim, g_end)
