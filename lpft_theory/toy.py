@@ -1,0 +1,137 @@
+r"""The two-dimensional toy of the paper's Fig. 2 (Kumar et al. 2022, §3), computed, not sketched.
+
+Setting (``shared/THEORY.md`` §5): d = 2, k = 1, one training point :math:`x_{id} = e_1`
+(so S = span(e₁) and the OOD direction is :math:`e_2 \in S^\perp`), pretrained feature
+:math:`B_0 = (\cos a, \sin a)`, ground truth :math:`w_\star = (w_1, w_2)`, scalar head
+:math:`v_0`, worst-case OOD loss :math:`L_{ood} = \|w - w_\star\|^2` (Σ = I). This lies outside
+the theorems' regime (m + k = d); it is an illustration.
+
+Closed forms of the limits (k = 1):
+
+* **LP** [THEORY.md §5(a)]: :math:`v_{lp} = w_1/\cos a` and :math:`w_{lp} = v_{lp}B_0^\top = (w_1, w_1\tan a)`:
+  the scaling of B₀ that gets :math:`x_{id}` right.
+* **FT** [derived, THEORY.md §5(b)]: B's second coordinate is frozen at sin a (Lemma A.3) and
+  :math:`v^2 - \|B\|^2` is conserved (Lemma A.4). At the limit :math:`v_\infty b_{1,\infty} = w_1`,
+  so :math:`v_\infty^2 - w_1^2/v_\infty^2 - \sin^2 a = v_0^2 - 1`, i.e.
+
+  .. math:: v_\infty^2 = \frac{c + \sqrt{c^2 + 4w_1^2}}{2},\qquad c = v_0^2 - 1 + \sin^2 a,
+
+  and :math:`w_{ft} = (w_1, v_\infty\sin a)`. The modulus of :math:`v_\infty` follows from the two
+  conservation laws alone; its sign is that of :math:`v_0` when v keeps its sign along the flow
+  (e.g. whenever :math:`v_0 w_1\cos a > 0`).
+* **LP-FT**: after LP the single training point is fitted exactly, the residual is zero and FT
+  never moves: :math:`w_{lpft} = w_{lp}`.
+
+``tests/test_toy.py`` checks these against an independent scipy integration.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import jax.numpy as jnp
+import numpy as np
+
+from .problem import Problem, RegimeWarning
+
+#: The figure's parameters: w* at 45°, B₀ at 50° (good features, 5° off), a small positive head.
+TOY_DEFAULTS = dict(a=math.radians(50.0), w_star=(1.0, 1.0), v0=0.1)
+#: Save times of :func:`simulate_toy`.
+TOY_TIMES = np.concatenate([[0.0], np.geomspace(1e-3, 1e2, 120)])
+
+
+def _check(a, w_star, v0):
+    a = float(a)
+    if not math.isfinite(a) or abs(math.cos(a)) < 1e-12:
+        raise ValueError(f"a must be finite with cos(a) != 0 (B0 = (cos a, sin a) must see x_id = e1), got {a}")
+    w = np.asarray(w_star, dtype=np.float64).reshape(-1)
+    if w.shape != (2,) or not np.all(np.isfinite(w)):
+        raise ValueError(f"w_star must be 2 finite numbers, got {w_star!r}")
+    if not np.linalg.norm(w) > 0:
+        raise ValueError("w_star must be nonzero")
+    v0 = float(v0)
+    if not math.isfinite(v0):
+        raise ValueError(f"v0 must be finite, got {v0}")
+    return a, w, v0
+
+
+def toy_problem(a: float = TOY_DEFAULTS["a"], w_star=TOY_DEFAULTS["w_star"], v0: float = TOY_DEFAULTS["v0"]) -> Problem:
+    r"""The toy as a :class:`Problem`: X = [e₁ᵀ], y = [w₁], B₀ = [(cos a, sin a)], head v₀,
+    :math:`B_\star = w_\star/\|w_\star\|`, :math:`v_\star = \|w_\star\|` (so the ε of the toy is
+    :math:`d(B_0, B_\star) = 2\sin(|a - \angle w_\star|/2)` for angles within 90°)."""
+    a, w, v0 = _check(a, w_star, v0)
+    norm = float(np.linalg.norm(w))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RegimeWarning)  # d = 2, k = m = 1: outside the theorems' regime
+        return Problem.from_arrays(
+            X=np.array([[1.0, 0.0]]), y=np.array([w[0]]), B0=np.array([[math.cos(a), math.sin(a)]]),
+            v0=np.array([v0]), w_star=w, B_star=(w / norm)[None, :], v_star=np.array([norm]),
+        )
+
+
+def lp_closed_form(a: float, w_star) -> tuple:
+    r"""``(v_lp, w_lp)``: :math:`v_{lp} = w_1/\cos a`, :math:`w_{lp} = (w_1, w_1\tan a)` (THEORY.md §5a)."""
+    a, w, _ = _check(a, w_star, 0.0)
+    v = w[0] / math.cos(a)
+    return v, np.array([w[0], w[0] * math.tan(a)])
+
+
+def ft_closed_form(a: float, w_star, v0: float, sign=None) -> dict:
+    r"""The FT limit from balancedness (THEORY.md §5b, [derived]).
+
+    Returns ``v_inf`` (:math:`\pm\sqrt{(c+\sqrt{c^2+4w_1^2})/2}`), ``b1_inf`` (:math:`w_1/v_\infty`),
+    ``w_ft`` = :math:`(w_1, v_\infty\sin a)` and ``c``. ``sign`` is the sign of :math:`v_\infty`:
+    by default that of :math:`v_0` (that of :math:`w_1\cos a` when :math:`v_0 = 0`, the direction
+    the first step takes), which is right when v keeps its sign along the flow.
+    """
+    a, w, v0 = _check(a, w_star, v0)
+    w1 = w[0]
+    c = v0 * v0 - 1.0 + math.sin(a) ** 2
+    v2 = 0.5 * (c + math.sqrt(c * c + 4.0 * w1 * w1))
+    if sign is None:
+        sign = math.copysign(1.0, v0) if v0 != 0 else math.copysign(1.0, w1 * math.cos(a))
+    sign = float(np.sign(sign))
+    if sign == 0:
+        raise ValueError("sign must be +1 or -1")
+    v = sign * math.sqrt(v2)
+    b1 = w1 / v if v != 0 else math.cos(a)  # w1 = 0 and c <= 0: the flow stops at v = 0
+    return dict(c=c, v_inf=v, b1_inf=b1, w_ft=np.array([w1, v * math.sin(a)]))
+
+
+def ood_loss(w, w_star) -> float:
+    r"""Worst-case OOD loss :math:`\|w - w_\star\|^2` (Σ = I)."""
+    return float(np.sum((np.asarray(w, dtype=np.float64) - np.asarray(w_star, dtype=np.float64)) ** 2))
+
+
+def simulate_toy(a: float = TOY_DEFAULTS["a"], w_star=TOY_DEFAULTS["w_star"], v0: float = TOY_DEFAULTS["v0"],
+                 times=None) -> dict:
+    r"""LP, FT and LP-FT on the toy with :func:`lpft_theory.solve.simulate` (reduced coordinates).
+
+    ``times``: increasing finite save times starting at 0 (default :data:`TOY_TIMES`: 0 plus 120
+    log-spaced points from 1e-3 to 1e2; the flow's rates are O(1), so at t = 100 it has converged
+    to the solver's error floor, ~1e-10 at the default rtol 1e-10).
+    Returns per method ``times``, ``v`` (T,), ``B`` (T, 2), ``w`` (T, 2) and the endpoint
+    ``w_end`` and ``grad_norm_end`` (‖∇L̂‖ at the last time, to show convergence).
+    """
+    from . import flows
+    from .reduced import reduce
+    from .solve import simulate
+
+    a, w, v0 = _check(a, w_star, v0)
+    if times is None:
+        times = TOY_TIMES
+    times = np.asarray(times, dtype=np.float64)
+    if not (times.ndim == 1 and times.size >= 2 and times[0] == 0.0 and np.all(np.isfinite(times))):
+        raise ValueError("times must be a 1-D array of finite times starting at 0")
+    p = toy_problem(a, w, v0)
+    rp = reduce(p)
+    out = {}
+    for method in ("lp", "ft", "lpft"):
+        tr = simulate(rp, method, times)
+        B = np.asarray(tr.B())[:, 0, :]
+        v = np.asarray(tr.v)[:, 0]
+        g = float(flows.ft_gradient_norm(rp, tr.v[-1], tr.B_S[-1])) if method != "lp" else float(
+            jnp.linalg.norm(flows.lp_field(0.0, tr.v[-1], rp)))
+        out[method] = dict(times=times, v=v, B=B, w=B * v[:, None], w_end=B[-1] * v[-1], grad_norm_end=g)
+    return out
