@@ -14,7 +14,7 @@ import sys
 import warnings
 
 #: Subcommand modules, in help order.
-COMMANDS = ("simulate", "reproduce")
+COMMANDS = ("simulate", "reproduce", "bench")
 
 
 class UsageError(Exception):
