@@ -9,6 +9,7 @@ import numpy as np
 from ..metrics import trajectory_metrics
 from ..problem import atomic_savez
 from ..solve import METHODS, simulate
+from . import _beyond
 from ._common import load_problem, parse_times
 
 
@@ -16,16 +17,19 @@ def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate LP, FT or LP-FT on one problem and save R.npz")
     p.add_argument("--problem", metavar="P.npz", help="problem file (keys X, y, B0, v0, w_star[, B_star, v_star, sigma_ood])")
     p.add_argument("--random", metavar="SPEC", help="random problem, e.g. d=50,k=2,m=10,n=20,eps=0.1,seed=0")
-    p.add_argument("--method", required=True, choices=METHODS)
-    p.add_argument("--times", required=True, metavar="T1,T2,..", help="save times, e.g. 0,0.1,1,10,inf")
+    p.add_argument("--method", required=True, choices=_beyond.ALL_METHODS)
+    p.add_argument("--times", metavar="T1,T2,..", help="save times, e.g. 0,0.1,1,10,inf (all methods but gd)")
     p.add_argument("--out", required=True, metavar="R.npz", help="output file (written atomically)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _beyond.add_arguments(p)  # wise-ft, l2sp, gd, ft-frozen-head, --label-noise (issue 7)
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     if not args.out.endswith(".npz"):
         raise ValueError(f"--out must end in .npz, got {args.out!r}")
+    if _beyond.handles(args):  # validates flags; beyond-the-paper methods and label noise run there
+        return _beyond.run(args)
     problem = load_problem(args)
     traj = simulate(problem, args.method, parse_times(args.times))
     metrics = trajectory_metrics(traj)
