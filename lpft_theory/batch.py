@@ -334,14 +334,30 @@ def simulate_batch(
     return BatchTrajectory(t, ys[0], ys[1], method, solver, steps, converged, rp, y0, work)
 
 
-def batch_metrics(bt: BatchTrajectory) -> dict:
-    """Per-state metrics of every member at every time: dict of (N, T) numpy arrays.
+def batch_metrics(bt: BatchTrajectory, perp: bool = True) -> dict:
+    r"""Per-state metrics of every member at every time: dict of (N, T) numpy arrays.
 
     The same functions as :func:`~lpft_theory.metrics.trajectory_metrics` (reduced
-    coordinates), vmapped over members and times. ``perp_drift`` is left out: in reduced
-    coordinates B's S⊥ part is frozen by construction (Lemma A.3 holds exactly).
+    coordinates), vmapped over members and times. ``perp_drift``
+    (:math:`\|(B(t)-B_0)\Pi_{S^\perp}\|_2`, Lemma A.3) needs the lifted B (memory N·T·k·d); in reduced
+    coordinates it only shows rounding, and ``perp=False`` leaves it out.
     """
-    return {k: np.asarray(v) for k, v in _batch_metrics(bt.rp, bt.v, bt.B_S, bt.initial[0], bt.initial[1]).items()}
+    out = {k: np.asarray(v) for k, v in _batch_metrics(bt.rp, bt.v, bt.B_S, bt.initial[0], bt.initial[1]).items()}
+    if perp:
+        out["perp_drift"] = np.asarray(_perp_drift(bt.rp, bt.B_S))
+    return out
+
+
+@jax.jit
+def _perp_drift(rp, B_S):
+    from .metrics import perp_drift
+
+    def one(rp, B_S):
+        B = rp.lift_B(B_S)
+        B0 = rp.lift_B(rp.B_S0)
+        return jax.vmap(perp_drift, in_axes=(0, None, None))(B, B0, rp.U_S)
+
+    return jax.vmap(one)(rp, B_S)
 
 
 @jax.jit

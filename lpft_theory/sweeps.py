@@ -169,7 +169,8 @@ def run_sweep(
     progress : show a tqdm bar.
 
     Columns: ``traj``, ``seed``, the grid keys, ``t``, ``num_steps`` (per trajectory),
-    ``converged`` (1/0, −1 without ``inf``) and the metrics of :func:`~lpft_theory.batch.batch_metrics`.
+    ``converged`` (1/0, −1 without ``inf``) and the metrics of :func:`~lpft_theory.batch.batch_metrics`
+    (without ``perp_drift``, which in reduced coordinates only shows rounding).
     """
     from tqdm.auto import tqdm
 
@@ -213,7 +214,7 @@ def run_sweep(
                 del rps
                 bt = simulate_batch(rp, method, t, rtol=rtol, atol=atol, gtol=gtol, solver=solver,
                                     group_size=min(int(group_size), len(chunk)), mesh=mesh)
-                mets = batch_metrics(bt)
+                mets = batch_metrics(bt, perp=False)
                 for local, j in enumerate(chunk):
                     results[j] = dict(num_steps=int(bt.num_steps[local]),
                                       converged=-1 if bt.converged is None else int(bt.converged[local]),

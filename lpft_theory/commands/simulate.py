@@ -31,6 +31,8 @@ def run(args) -> int:
     if _beyond.handles(args):  # validates flags; beyond-the-paper methods and label noise run there
         return _beyond.run(args)
     problem = load_problem(args)
+    if problem.batch_shape:  # batched problem file (issue 5): every member, outputs with a leading batch axis
+        return _run_batch(args, problem)
     traj = simulate(problem, args.method, parse_times(args.times))
     metrics = trajectory_metrics(traj)
     out = dict(times=traj.times, v=np.asarray(traj.v), B=np.asarray(traj.B()), num_steps=np.asarray(traj.num_steps),
@@ -41,5 +43,25 @@ def run(args) -> int:
         summary = dict(method=args.method, out=args.out, num_steps=traj.num_steps, converged=traj.converged,
                        times=[float(t) for t in traj.times],
                        final={k: float(v[-1]) for k, v in metrics.items()})
+        print(json.dumps(summary, allow_nan=True))
+    return 0
+
+
+def _run_batch(args, problem) -> int:
+    from ..batch import batch_metrics, simulate_batch
+
+    if len(problem.batch_shape) != 1:
+        raise ValueError(f"--problem: expected one leading batch axis, got batch shape {problem.batch_shape}")
+    bt = simulate_batch(problem, args.method, parse_times(args.times))
+    metrics = batch_metrics(bt)
+    conv = np.full(len(bt), -1) if bt.converged is None else bt.converged.astype(int)
+    out = dict(times=bt.times, v=np.asarray(bt.v), B=np.asarray(bt.B()), num_steps=np.asarray(bt.num_steps),
+               converged=conv, method=np.asarray(args.method), **metrics)
+    atomic_savez(args.out, **out)
+    if args.json:
+        summary = dict(method=args.method, out=args.out, batch=len(bt), num_steps=bt.num_steps.tolist(),
+                       converged=None if bt.converged is None else bt.converged.tolist(),
+                       times=[float(t) for t in bt.times], work=bt.work,
+                       final={k: v[:, -1].tolist() for k, v in metrics.items()})
         print(json.dumps(summary, allow_nan=True))
     return 0
