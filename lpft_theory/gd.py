@@ -43,7 +43,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from functools import partial
 from typing import Optional
 
 import jax
@@ -142,8 +141,14 @@ def _gd_step(rp, v, B_S, lr_v, lr_B):
     return v - 2.0 * lr_v * (B_S @ r), B_S - 2.0 * lr_B * jnp.outer(v, r)
 
 
+#: Length of the inner ``lax.scan``; the number of steps is a traced argument (no recompilation per ``steps``).
+CHUNK = 256
+
+
 def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps):
-    """Scan ``steps`` updates; save the state after step s for s in ``save_at`` (sorted, 0 = initial)."""
+    """``steps`` (traced) updates as a ``lax.while_loop`` over ``lax.scan`` chunks of :data:`CHUNK` steps
+    (steps beyond ``steps`` are masked); the state after step s is saved for s in ``save_at``
+    (sorted, 0 = the initial state)."""
     size0 = jnp.sum(v**2) + jnp.sum(B**2)
     limit = BLOWUP * (1.0 + size0)
     n_save = save_at.shape[0]
@@ -152,38 +157,48 @@ def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps):
     first = save_at[0] == 0
     buf_v = buf_v.at[0].set(jnp.where(first, v, buf_v[0]))
     buf_B = buf_B.at[0].set(jnp.where(first, B, buf_B[0]))
-    ptr = jnp.where(first, 1, 0)
+    ptr = jnp.where(first, 1, 0).astype(save_at.dtype)
+    steps = jnp.asarray(steps, dtype=save_at.dtype)
 
     def body(carry, s):
         v, B, dead, dead_at, ptr, buf_v, buf_B = carry
+        active = s < steps
         v1, B1 = step_fn(data, v, B, lr_v, lr_B)
         size = jnp.sum(v1**2) + jnp.sum(B1**2)
-        bad = ~jnp.isfinite(size) | (size > limit)
-        newly = (~dead) & bad
-        dead_at = jnp.where(newly, s + 1, dead_at)
+        bad = active & (~jnp.isfinite(size) | (size > limit))
+        dead_at = jnp.where((~dead) & bad, s + 1, dead_at)
         dead = dead | bad
-        v = jnp.where(dead, v, v1)
-        B = jnp.where(dead, B, B1)
-        hit = (ptr < n_save) & (save_at[jnp.minimum(ptr, n_save - 1)] == s + 1)
+        keep = dead | ~active
+        v = jnp.where(keep, v, v1)
+        B = jnp.where(keep, B, B1)
         idx = jnp.minimum(ptr, n_save - 1)
+        hit = active & (ptr < n_save) & (save_at[idx] == s + 1)
         buf_v = buf_v.at[idx].set(jnp.where(hit & ~dead, v, jnp.where(hit, jnp.nan, buf_v[idx])))
         buf_B = buf_B.at[idx].set(jnp.where(hit & ~dead, B, jnp.where(hit, jnp.nan, buf_B[idx])))
         ptr = ptr + hit.astype(ptr.dtype)
         return (v, B, dead, dead_at, ptr, buf_v, buf_B), None
 
-    init = (v, B, jnp.asarray(False), jnp.asarray(-1), ptr, buf_v, buf_B)
-    (v, B, dead, dead_at, _, buf_v, buf_B), _ = jax.lax.scan(body, init, jnp.arange(steps))
+    def chunk(state):
+        c, carry = state
+        carry, _ = jax.lax.scan(body, carry, c * CHUNK + jnp.arange(CHUNK, dtype=save_at.dtype))
+        return c + 1, carry
+
+    def more(state):
+        return (state[0] * CHUNK < steps) & ~state[1][2]
+
+    init = (v, B, jnp.asarray(False), jnp.asarray(-1, dtype=save_at.dtype), ptr, buf_v, buf_B)
+    _, (v, B, dead, dead_at, _, buf_v, buf_B) = jax.lax.while_loop(more, chunk, (jnp.zeros((), save_at.dtype), init))
     return buf_v, buf_B, v, B, dead, dead_at
 
 
-@partial(jax.jit, static_argnames=("steps",))
-def gd_reduced(rp, v0, B_S0, lr_v, lr_B, save_at, *, steps):
-    """Pure GD core in reduced coordinates (vmappable over ``rp``/starts/rates).
+@jax.jit
+def gd_reduced(rp, v0, B_S0, lr_v, lr_B, save_at, steps):
+    """Pure GD core in reduced coordinates (vmappable over ``rp``/starts/rates; ``steps`` traced).
 
     Returns ``(v_saved, B_S_saved, v_last, B_S_last, diverged, diverged_at)``; ``v_last``/``B_S_last``
     is the last state before divergence.
     """
-    return _run(lambda rp, v, B, a, b: _gd_step(rp, v, B, a, b), rp, v0, B_S0, lr_v, lr_B, save_at, steps)
+    return _run(_gd_step, rp, v0, B_S0, lr_v, lr_B, save_at, steps)
 
 
 def _gd_step_full(problem, v, B, lr_v, lr_B):
@@ -192,8 +207,8 @@ def _gd_step_full(problem, v, B, lr_v, lr_B):
     return v - 2.0 * lr_v * (B @ g), B - 2.0 * lr_B * jnp.outer(v, g)
 
 
-@partial(jax.jit, static_argnames=("steps",))
-def gd_full(problem, v0, B0, lr_v, lr_B, save_at, *, steps):
+@jax.jit
+def gd_full(problem, v0, B0, lr_v, lr_B, save_at, steps):
     """The same GD on full (k, d) matrices straight from the gradients (for verifying the S⊥ part)."""
     return _run(_gd_step_full, problem, v0, B0, lr_v, lr_B, save_at, steps)
 
@@ -233,14 +248,20 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
     v_start = rp.v0 if init == "random" else flows.lp_limit(rp)
     dt = rp.G.dtype
     a, b = jnp.asarray(lr_v, dtype=dt), jnp.asarray(lr_B, dtype=dt)
-    save_j = jnp.asarray(save, dtype=jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    # pad the save list to a power of two with a step that never comes (one compile per size bucket)
+    n_save = save.size
+    padded = np.full(1 << max(1, int(np.ceil(np.log2(n_save)))), steps + 1, dtype=np.int64)
+    padded[:n_save] = save
+    save_j = jnp.asarray(padded, dtype=jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
     if coords == "full":
-        vs, Bs, v_end, B_end, dead, dead_at = gd_full(problem, v_start, problem.B0, a, b, save_j, steps=steps)
+        vs, Bs, v_end, B_end, dead, dead_at = gd_full(problem, v_start, problem.B0, a, b, save_j, jnp.asarray(steps, dtype=save_j.dtype))
+        vs, Bs = vs[:n_save], Bs[:n_save]
         B_S_end = B_end @ rp.U_S
         traj = Trajectory(save.astype(np.float64), vs, Bs @ rp.U_S, "gd", "gd-full", steps, None, rp,
                           (v_start, rp.B_S0), B_full=Bs, coords="full")
     else:
-        vs, Bs, v_end, B_S_end, dead, dead_at = gd_reduced(rp, v_start, rp.B_S0, a, b, save_j, steps=steps)
+        vs, Bs, v_end, B_S_end, dead, dead_at = gd_reduced(rp, v_start, rp.B_S0, a, b, save_j, jnp.asarray(steps, dtype=save_j.dtype))
+        vs, Bs = vs[:n_save], Bs[:n_save]
         traj = Trajectory(save.astype(np.float64), vs, Bs, "gd", "gd", steps, None, rp, (v_start, rp.B_S0))
     diverged = bool(dead)
     at = int(dead_at) if diverged else None
