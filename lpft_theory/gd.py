@@ -74,7 +74,9 @@ class GDResult:
     step indices (``method="gd"``; NaN states after divergence). ``diverged_at`` is the
     first step whose state was non-finite or blown up (None if it never happened).
     ``stability_ratio_start``/``stability_ratio_end`` are ρ (:func:`stability_ratio`) at the
-    start and at the last finite state; ``grad_norm_end`` the gradient norm there.
+    start and at the last finite state; ``grad_norm_end`` the norm of the gradient being followed
+    there (of the parameters with a positive step size). ``converged_at`` is the step at which the
+    ``gtol`` stop criterion was met (None if not asked for or not met).
     """
 
     trajectory: Trajectory
@@ -88,6 +90,7 @@ class GDResult:
     stability_ratio_end: float
     lp_stability_limit: float
     grad_norm_end: float
+    converged_at: Optional[int] = None
 
     def info(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "trajectory"}
@@ -137,18 +140,23 @@ def save_steps(steps: int, n_saves: int = DEFAULT_SAVES, every: Optional[int] = 
 
 
 def _gd_step(rp, v, B_S, lr_v, lr_B):
+    """One reduced step; also returns the squared norm of the gradient being followed at the old state."""
     r = flows.residual(rp, v, B_S)
-    return v - 2.0 * lr_v * (B_S @ r), B_S - 2.0 * lr_B * jnp.outer(v, r)
+    gv, gB = 2.0 * (B_S @ r), 2.0 * jnp.outer(v, r)
+    g2 = jnp.where(lr_v > 0, jnp.sum(gv**2), 0.0) + jnp.where(lr_B > 0, jnp.sum(gB**2), 0.0)
+    return v - lr_v * gv, B_S - lr_B * gB, g2
 
 
 #: Length of the inner ``lax.scan``; the number of steps is a traced argument (no recompilation per ``steps``).
 CHUNK = 256
 
 
-def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps):
-    """``steps`` (traced) updates as a ``lax.while_loop`` over ``lax.scan`` chunks of :data:`CHUNK` steps
-    (steps beyond ``steps`` are masked); the state after step s is saved for s in ``save_at``
-    (sorted, 0 = the initial state)."""
+def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps, gtol):
+    """At most ``steps`` (traced) updates as a ``lax.while_loop`` over ``lax.scan`` chunks of :data:`CHUNK`
+    steps (steps beyond ``steps`` are masked). It stops early when the followed gradient's norm is
+    <= ``gtol`` (converged) or when the state blows up (diverged). The state after step s is saved
+    for s in ``save_at`` (sorted, 0 = the initial state); saves after a stop are left NaN.
+    """
     size0 = jnp.sum(v**2) + jnp.sum(B**2)
     limit = BLOWUP * (1.0 + size0)
     n_save = save_at.shape[0]
@@ -159,24 +167,28 @@ def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps):
     buf_B = buf_B.at[0].set(jnp.where(first, B, buf_B[0]))
     ptr = jnp.where(first, 1, 0).astype(save_at.dtype)
     steps = jnp.asarray(steps, dtype=save_at.dtype)
+    never = jnp.asarray(-1, dtype=save_at.dtype)
 
     def body(carry, s):
-        v, B, dead, dead_at, ptr, buf_v, buf_B = carry
-        active = s < steps
-        v1, B1 = step_fn(data, v, B, lr_v, lr_B)
+        v, B, dead, dead_at, done, done_at, ptr, buf_v, buf_B = carry
+        v1, B1, g2 = step_fn(data, v, B, lr_v, lr_B)
+        live = (s < steps) & ~dead & ~done
+        conv = live & (g2 <= gtol**2)  # the state after s steps is stationary: stop before stepping
+        done_at = jnp.where(conv, s, done_at)
+        done = done | conv
         size = jnp.sum(v1**2) + jnp.sum(B1**2)
-        bad = active & (~jnp.isfinite(size) | (size > limit))
-        dead_at = jnp.where((~dead) & bad, s + 1, dead_at)
+        bad = live & ~conv & (~jnp.isfinite(size) | (size > limit))
+        dead_at = jnp.where(bad, s + 1, dead_at)
         dead = dead | bad
-        keep = dead | ~active
-        v = jnp.where(keep, v, v1)
-        B = jnp.where(keep, B, B1)
+        move = live & ~conv & ~bad
+        v = jnp.where(move, v1, v)
+        B = jnp.where(move, B1, B)
         idx = jnp.minimum(ptr, n_save - 1)
-        hit = active & (ptr < n_save) & (save_at[idx] == s + 1)
-        buf_v = buf_v.at[idx].set(jnp.where(hit & ~dead, v, jnp.where(hit, jnp.nan, buf_v[idx])))
-        buf_B = buf_B.at[idx].set(jnp.where(hit & ~dead, B, jnp.where(hit, jnp.nan, buf_B[idx])))
+        hit = move & (ptr < n_save) & (save_at[idx] == s + 1)
+        buf_v = buf_v.at[idx].set(jnp.where(hit, v, buf_v[idx]))
+        buf_B = buf_B.at[idx].set(jnp.where(hit, B, buf_B[idx]))
         ptr = ptr + hit.astype(ptr.dtype)
-        return (v, B, dead, dead_at, ptr, buf_v, buf_B), None
+        return (v, B, dead, dead_at, done, done_at, ptr, buf_v, buf_B), None
 
     def chunk(state):
         c, carry = state
@@ -184,41 +196,48 @@ def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps):
         return c + 1, carry
 
     def more(state):
-        return (state[0] * CHUNK < steps) & ~state[1][2]
+        c, carry = state
+        return (c * CHUNK < steps) & ~carry[2] & ~carry[4]
 
-    init = (v, B, jnp.asarray(False), jnp.asarray(-1, dtype=save_at.dtype), ptr, buf_v, buf_B)
-    _, (v, B, dead, dead_at, _, buf_v, buf_B) = jax.lax.while_loop(more, chunk, (jnp.zeros((), save_at.dtype), init))
-    return buf_v, buf_B, v, B, dead, dead_at
+    init = (v, B, jnp.asarray(False), never, jnp.asarray(False), never, ptr, buf_v, buf_B)
+    _, (v, B, dead, dead_at, done, done_at, _, buf_v, buf_B) = jax.lax.while_loop(
+        more, chunk, (jnp.zeros((), save_at.dtype), init))
+    return buf_v, buf_B, v, B, dead, dead_at, done, done_at
 
 
 @jax.jit
-def gd_reduced(rp, v0, B_S0, lr_v, lr_B, save_at, steps):
-    """Pure GD core in reduced coordinates (vmappable over ``rp``/starts/rates; ``steps`` traced).
+def gd_reduced(rp, v0, B_S0, lr_v, lr_B, save_at, steps, gtol):
+    """Pure GD core in reduced coordinates (vmappable over ``rp``/starts/rates; ``steps``, ``gtol`` traced).
 
-    Returns ``(v_saved, B_S_saved, v_last, B_S_last, diverged, diverged_at)``; ``v_last``/``B_S_last``
-    is the last state before divergence.
+    Returns ``(v_saved, B_S_saved, v_last, B_S_last, diverged, diverged_at, converged, converged_at)``;
+    ``v_last``/``B_S_last`` is the last state before divergence (or the stationary state reached).
     """
-    return _run(_gd_step, rp, v0, B_S0, lr_v, lr_B, save_at, steps)
+    return _run(_gd_step, rp, v0, B_S0, lr_v, lr_B, save_at, steps, gtol)
 
 
 def _gd_step_full(problem, v, B, lr_v, lr_B):
     r = problem.X @ (B.T @ v) - problem.y
     g = problem.X.T @ r
-    return v - 2.0 * lr_v * (B @ g), B - 2.0 * lr_B * jnp.outer(v, g)
+    gv, gB = 2.0 * (B @ g), 2.0 * jnp.outer(v, g)
+    g2 = jnp.where(lr_v > 0, jnp.sum(gv**2), 0.0) + jnp.where(lr_B > 0, jnp.sum(gB**2), 0.0)
+    return v - lr_v * gv, B - lr_B * gB, g2
 
 
 @jax.jit
-def gd_full(problem, v0, B0, lr_v, lr_B, save_at, steps):
+def gd_full(problem, v0, B0, lr_v, lr_B, save_at, steps, gtol):
     """The same GD on full (k, d) matrices straight from the gradients (for verifying the S⊥ part)."""
-    return _run(_gd_step_full, problem, v0, B0, lr_v, lr_B, save_at, steps)
+    return _run(_gd_step_full, problem, v0, B0, lr_v, lr_B, save_at, steps, gtol)
 
 
 def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=None, save_every=None,
-                coords: str = "reduced", warn: bool = True) -> GDResult:
+                gtol: float = 0.0, coords: str = "reduced", warn: bool = True) -> GDResult:
     r"""Run ``steps`` GD updates with step sizes ``lr_v`` (head) and ``lr_B`` (features).
 
     ``save_at``: step indices to save (sorted, within [0, steps]); default
-    :func:`save_steps`. ``coords="full"`` iterates on full matrices (``trajectory.B_full``).
+    :func:`save_steps`. ``gtol > 0`` stops early once the norm of the gradient being followed
+    (of the parameters with a positive step size) is <= ``gtol`` · max(1, its initial value);
+    ``converged_at`` records the step and the later saved states repeat the stationary one.
+    ``coords="full"`` iterates on full matrices (``trajectory.B_full``).
     Divergence gives a :class:`DivergenceWarning` (unless ``warn=False``) and a result with
     ``diverged=True``; it never raises.
     """
@@ -245,6 +264,9 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
         if save.size == 0 or not np.issubdtype(save.dtype, np.integer) or np.any(np.diff(save) <= 0) \
                 or save[0] < 0 or save[-1] > steps:
             raise ValueError(f"save_at must be increasing integer steps within [0, {steps}], got {save_at!r}")
+    gtol = float(gtol)
+    if not (math.isfinite(gtol) and gtol >= 0):
+        raise ValueError(f"gtol must be a finite number >= 0, got {gtol}")
     v_start = rp.v0 if init == "random" else flows.lp_limit(rp)
     dt = rp.G.dtype
     a, b = jnp.asarray(lr_v, dtype=dt), jnp.asarray(lr_B, dtype=dt)
@@ -253,21 +275,31 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
     padded = np.full(1 << max(1, int(np.ceil(np.log2(n_save)))), steps + 1, dtype=np.int64)
     padded[:n_save] = save
     save_j = jnp.asarray(padded, dtype=jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
+    args = (a, b, save_j, jnp.asarray(steps, dtype=save_j.dtype))
+    g0 = float(jnp.sqrt(_gd_step(rp, v_start, rp.B_S0, a, b)[2]))
+    thr = jnp.asarray(gtol * max(1.0, g0), dtype=dt)
     if coords == "full":
-        vs, Bs, v_end, B_end, dead, dead_at = gd_full(problem, v_start, problem.B0, a, b, save_j, jnp.asarray(steps, dtype=save_j.dtype))
-        vs, Bs = vs[:n_save], Bs[:n_save]
+        vs, Bs, v_end, B_end, dead, dead_at, done, done_at = gd_full(problem, v_start, problem.B0, *args, thr)
         B_S_end = B_end @ rp.U_S
+    else:
+        vs, Bs, v_end, B_S_end, dead, dead_at, done, done_at = gd_reduced(rp, v_start, rp.B_S0, *args, thr)
+    vs, Bs = np.array(vs[:n_save]), np.array(Bs[:n_save])
+    converged_at = int(done_at) if bool(done) else None
+    if converged_at is not None:  # saves after the stop repeat the stationary state
+        later = save > converged_at
+        vs[later] = np.asarray(v_end)
+        Bs[later] = np.asarray(B_end if coords == "full" else B_S_end)
+    vs, Bs = jnp.asarray(vs), jnp.asarray(Bs)
+    if coords == "full":
         traj = Trajectory(save.astype(np.float64), vs, Bs @ rp.U_S, "gd", "gd-full", steps, None, rp,
                           (v_start, rp.B_S0), B_full=Bs, coords="full")
     else:
-        vs, Bs, v_end, B_S_end, dead, dead_at = gd_reduced(rp, v_start, rp.B_S0, a, b, save_j, jnp.asarray(steps, dtype=save_j.dtype))
-        vs, Bs = vs[:n_save], Bs[:n_save]
         traj = Trajectory(save.astype(np.float64), vs, Bs, "gd", "gd", steps, None, rp, (v_start, rp.B_S0))
     diverged = bool(dead)
     at = int(dead_at) if diverged else None
     rho0 = float(stability_ratio(rp, v_start, rp.B_S0, lr_v, lr_B))
     rho1 = float(stability_ratio(rp, v_end, B_S_end, lr_v, lr_B))
-    g_end = float(flows.ft_gradient_norm(rp, v_end, B_S_end))
+    g_end = float(jnp.sqrt(_gd_step(rp, v_end, B_S_end, a, b)[2]))
     lp_lim = lp_stability_limit(rp)
     if diverged and warn:
         warnings.warn(
@@ -276,4 +308,4 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
             f"rho < 1; for lr_B=0 the exact limit is lr_v < {lp_lim:.3g}). Saved states from then on are NaN.",
             DivergenceWarning, stacklevel=2,
         )
-    return GDResult(traj, lr_v, lr_B, steps, init, diverged, at, rho0, rho1, lp_lim, g_end)
+    return GDResult(traj, lr_v, lr_B, steps, init, diverged, at, rho0, rho1, lp_lim, g_end, converged_at)

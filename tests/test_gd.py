@@ -143,3 +143,19 @@ def test_bad_input(problem):
         gd.simulate_gd(problem, 0.1, 0.1, 10, init="warm")
     with pytest.raises(ValueError, match="save_at"):
         gd.simulate_gd(problem, 0.1, 0.1, 10, save_at=np.array([0, 20]))
+
+
+def test_gtol_stops_at_a_stationary_point(problem):
+    res = gd.simulate_gd(problem, 0.01, 0.01, 100000, gtol=1e-9, save_at=np.array([0, 50000, 100000]))
+    assert res.converged_at is not None and res.converged_at < 50000
+    assert res.grad_norm_end <= 1e-9 * max(1.0, _first_grad(problem))
+    v = np.asarray(res.trajectory.v)
+    assert np.array_equal(v[1], v[2]) and not res.diverged
+    # stationary: the FT gradient (core) is tiny there
+    tr = res.trajectory
+    assert float(lt.flows.ft_gradient_norm(tr.rp, tr.v[-1], tr.B_S[-1])) <= 1e-9 * max(1.0, _first_grad(problem))
+
+
+def _first_grad(p):
+    rp = lt.reduce(p)
+    return float(lt.flows.ft_gradient_norm(rp, rp.v0, rp.B_S0))
