@@ -213,6 +213,11 @@ ft = lt.simulate(pt, "ft", tt)
 w_path_ft = np.asarray(ft.w())
 print("w_ft by hand:", w_ft, "  simulated:", w_path_ft[-1], "  difference:", np.abs(w_ft - w_path_ft[-1]).max())
 
+# the library packages the same toy and closed forms in lpft_theory.toy; they agree with ours
+import lpft_theory.toy as toy_lib
+
+print("lpft_theory.toy.ft_closed_form:", toy_lib.ft_closed_form(a, w_star, v0)["w_ft"])
+
 # %% [markdown]
 # ### Step 3: LP-FT
 #
