@@ -65,6 +65,11 @@ def dumps(data) -> str:
     return json.dumps(to_jsonable(data), sort_keys=True, indent=1, allow_nan=False) + "\n"
 
 
+def roundtrip(data) -> dict:
+    """``data`` exactly as :func:`read_data` will return it from the written JSON."""
+    return json.loads(dumps(data))
+
+
 def _tmp(folder, suffix):
     fd, path = tempfile.mkstemp(suffix=suffix + ".tmp", dir=folder)
     os.close(fd)

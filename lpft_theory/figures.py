@@ -101,9 +101,13 @@ def select(only: Optional[list] = None) -> list:
     return [FIGURES[n] for n in FIGURES if n in only]
 
 
-def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None) -> list:
+def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None, replot: bool = False) -> list:
     """Compute, plot and write each selected figure; then write ``README.md`` (the index of all
-    registered figures with their captions). Returns the paths written."""
+    registered figures with their captions). Returns the paths written.
+
+    The plot is drawn from the data as written to JSON (rounded, NaN as None), so ``replot=True``
+    (read ``NAME.json`` from ``out_dir`` instead of computing) gives the same files.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,10 +118,16 @@ def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None
     specs = select(only)
     written = []
     for spec in specs:
-        if log:
-            log(f"{spec.name}: computing")
-        data = spec.compute(quick)
-        data = dict(data, figure=spec.name, quick=bool(quick))
+        if replot:
+            path = os.path.join(os.fspath(out_dir), f"{spec.name}.json")
+            if not os.path.exists(path):
+                raise ValueError(f"--replot: {path!r} does not exist; run without --replot first")
+            data = figio.read_data(path)
+        else:
+            if log:
+                log(f"{spec.name}: computing")
+            data = spec.compute(quick)
+            data = figio.roundtrip(dict(data, figure=spec.name, quick=bool(quick)))
         with plots.style():
             fig = spec.plot(data)
             try:
@@ -250,8 +260,9 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     r""":math:`\sqrt{L_{ood}}(t)` (Σ = I) for LP, FT and LP-FT over seeds, with both FT lower bounds.
 
     Bounds use (B*, v*) in B₀'s frame (:func:`b0_frame`). The representative problem is, among the
-    seeds for which both statements are defined (the submission's printed φ² = (v₀ᵀv*)² − ‖v*‖⁴ is
-    negative, and its bound undefined, for many heads), the one whose FT comes closest to LP
+    seeds for which both statements are defined and positive (the submission's printed
+    φ² = (v₀ᵀv*)² − ‖v*‖⁴ is negative, and its bound undefined, for many heads), the one whose FT comes
+    closest to LP
     (smallest min over t of √L_ood(FT)).
     """
     from . import theory
@@ -270,7 +281,7 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
             bounds[st].append(b.value)
             applies[st].append(b.applies)
     bv = {st: np.asarray(v, dtype=np.float64) for st, v in bounds.items()}
-    both = np.isfinite(bv["submission-thm-3.1"]) & np.isfinite(bv["final-thm-3.3"])
+    both = (np.nan_to_num(bv["submission-thm-3.1"], nan=-1.0) > 0) & (np.nan_to_num(bv["final-thm-3.3"], nan=-1.0) > 0)
     ft_min = sq["ft"].min(axis=1)
     rep = int(np.argmin(np.where(both, ft_min, np.inf))) if both.any() else int(np.argmin(ft_min))
     p_rep = b0_frame(_quiet_problem(seed=seeds[rep], eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
@@ -278,7 +289,7 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     return dict(
         params=dict(SHAPE, eps=c["eps"], head="random", head_scale=c["head_scale"], seeds=list(seeds),
                     sigma_ood="identity", times=list(TIMES[:-1]), t_inf_included=True,
-                    representative_rule="among seeds with both bounds defined, the smallest min_t sqrt(L_ood(FT))",
+                    representative_rule="among seeds with both bounds defined and > 0, the smallest min_t sqrt(L_ood(FT))",
                     representative_seed=seeds[rep], problem="Problem.random(seed, d, k, m, n, eps, head_scale)",
                     bound_frame="(B*, v*) in B0's frame (figures.b0_frame): theory.ft_lower_bound(b0_frame(p))"),
         times=np.asarray(TIMES[:-1]),

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import NullFormatter
 
 #: Okabe–Ito colours, one per method, used in every figure.
 METHOD_COLORS = {"lp": "#0072B2", "ft": "#D55E00", "lpft": "#009E73"}
@@ -181,7 +181,7 @@ def plot_distortion(data) -> Figure:
     (b) the S⊥ part of the OOD change from full-coordinate runs; (c) FT / LP-FT change at convergence."""
     t = _arr(data["times"])
     fig = _figure(10.5, 3.9)
-    axes = fig.subplots(1, 3, width_ratios=[1.35, 1.0, 0.75])
+    axes = fig.subplots(1, 3, width_ratios=[1.3, 1.0, 0.8])
     ax = axes[0]
     for m in ("ft", "lpft"):
         for kind, ls in (("id", "-"), ("ood", "--")):
@@ -230,9 +230,11 @@ def plot_distortion(data) -> Figure:
     ax.set_xlim(-0.5, 1.6)
     ax.set_yscale("log")
     ax.set_ylabel("FT change / LP-FT change")
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(ScalarFormatter())
-    ax.set_title("(c) at $t = \\infty$, per seed\nbar: median; dashed: paper ~20×")
+    allv = np.concatenate([_arr(r["id"]), _arr(r["ood"])])
+    ticks = [t for t in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if allv.min() / 1.5 <= t <= allv.max() * 1.5]
+    ax.set_yticks(ticks, [str(t) for t in ticks])
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_title("(c) ratio at $t = \\infty$\nbar: median; dashed: 20×")
     return fig
 
 
@@ -295,7 +297,6 @@ def plot_head_alignment(data) -> Figure:
     ax.set_xlabel("head alignment error $\\varphi = |(v_0^\\top v_\\star)^2 - \\|v_\\star\\|^4|^{1/2}$")
     ax.set_ylabel("$\\min_t \\sqrt{L_{ood}(v_{ft}(t), B_{ft}(t))}$")
     ax.set_title("(a) observed minimum and bound per problem")
-    ax.legend(loc="upper left", frameon=False)
 
     ax = axes[1]
     pos = bound > 0
@@ -313,5 +314,9 @@ def plot_head_alignment(data) -> Figure:
     ax.set_xlabel("$\\varphi$")
     ax.set_ylabel("observed / bound")
     ax.set_title(f"(b) slack, {int(pos.sum())} problems with bound > 0")
-    ax.legend(loc="upper right", frameon=False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    h1, l1 = ax.get_legend_handles_labels()
+    keep = [i for i, lab in enumerate(l1) if lab.startswith("ratio")]
+    fig.legend(handles + [h1[i] for i in keep], labels + [l1[i] for i in keep], loc="outside lower center", ncol=4,
+               frameon=False)
     return fig

@@ -11,6 +11,8 @@ def register(sub) -> None:
     p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default: figures)")
     p.add_argument("--quick", action="store_true", help="fewer seeds and grid points (for CI; under a minute)")
     p.add_argument("--only", metavar="NAME[,NAME..]", help="only these figures (comma list)")
+    p.add_argument("--replot", action="store_true",
+                   help="redraw from the NAME.json files already in --out (no simulation)")
     p.add_argument("--list", action="store_true", help="list the figure names and exit")
     p.set_defaults(func=run)
 
@@ -34,7 +36,7 @@ def run(args) -> int:
     def log(msg):
         print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    written = figures.generate(args.out, quick=args.quick, only=only, log=log)
+    written = figures.generate(args.out, quick=args.quick, only=only, log=log, replot=args.replot)
     for path in written:
         print(path)
     return 0
