@@ -29,8 +29,8 @@ Sections
    (building + reducing) and solve are timed separately.
 3. **Lockstep waste** (see :mod:`lpft_theory.batch`): member-steps executed by one vmap over the
    whole batch vs the sum of per-member steps, and the same after sorting by stiffness into groups.
-4. **GPU throughput** (only when a GPU is visible; ``--gpu-smoke`` runs the same code path on CPU
-   at tiny size to check it, and labels it so): trajectories per second for batches 10³ … 10⁶,
+4. **GPU throughput** (only when a GPU is visible; ``--gpu-smoke``, and ``--quick`` without a GPU,
+   run the same code path on CPU at tiny size to check it, and label it so): trajectories per second for batches 10³ … 10⁶,
    k=8, m=32, n=64, float64, rtol 1e-8, t ∈ [0, 50], compile time separately, achieved FP64
    FLOP rate vs the device's FP64 peak (FLOPs counted analytically per Tsit5 step).
 
@@ -292,12 +292,15 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
 # section 2
 
 
-def embed(problem, d, rng):
+def embedding(d, d0, rng):
+    """A random d×d0 matrix P with orthonormal columns (PᵀP = I)."""
+    return np.linalg.qr(rng.standard_normal((max(d, d0), d0)))[0]
+
+
+def embed(problem, P):
     """The same problem isometrically embedded in ℝ^d (X' = XPᵀ, B' = BPᵀ, w' = Pw, PᵀP = I)."""
     from lpft_theory import Problem
 
-    d0 = problem.d
-    P = np.linalg.qr(rng.standard_normal((d, d0)))[0] if d > d0 else np.linalg.qr(rng.standard_normal((d0, d0)))[0]
     f = lambda a: np.asarray(a) @ P.T  # noqa: E731
     return Problem.from_arrays(f(problem.X), np.asarray(problem.y), f(problem.B0), np.asarray(problem.v0),
                                P @ np.asarray(problem.w_star), B_star=f(problem.B_star), v_star=np.asarray(problem.v_star))
@@ -313,12 +316,14 @@ def bench_d_independence(N, dims, k, m, n, T, rtol, solver, reps, log):
     base = [Problem.random(seed=1000 + i, d=100, k=k, m=m, n=n, eps=0.1) for i in range(N)]
     rows = []
     for d in dims:
-        rng = np.random.default_rng(d)
-        t_build = t_reduce = 0.0
+        t0 = _now()
+        P = embedding(d, 100, np.random.default_rng(d))
+        t_build = _now() - t0
+        t_reduce = 0.0
         members = []
         for p in base:
             t0 = _now()
-            q = embed(p, d, rng)
+            q = embed(p, P)
             t_build += _now() - t0
             t0 = _now()
             members.append(reduce(q))
@@ -371,7 +376,8 @@ def bench_lockstep(N, d, k, m, n, T, rtol, solver, group_sizes, reps, log):
             _block(bt.v)
             times.append(_now() - t0)
         steps = np.asarray(bt.num_steps)
-        rows.append(dict(group_size=gs, sorted=sort, time_s=min(times), **bt.work))
+        rows.append(dict(group_size=gs, sorted=sort, time_s=min(times),
+                         us_per_executed_member_step=1e6 * min(times) / bt.work["lockstep_steps"], **bt.work))
         log(f"  group {gs:>4} sorted={sort!s:5}: {min(times):.3f} s, waste {bt.work['waste']:.1%}, "
             f"lockstep/member steps {bt.work['lockstep_steps']}/{bt.work['member_steps']}")
     corr = float(np.corrcoef(est, steps)[0, 1])
@@ -451,20 +457,21 @@ def bench_gpu(batches, k, m, n, d, T, rtol, chunk, group_size, naive_max, log, s
     rows = []
 
     def solve(fn, G, a, v0, B0, size):
-        """Solve in blocks of ``size`` (the compiled shape); the last block is padded."""
+        """Solve in blocks of ``size`` (the compiled shape); the batch is padded once to whole blocks."""
         N = G.shape[0]
-        steps, lock = [], 0
-        for s in range(0, N, size):
-            idx = jnp.arange(s, min(s + size, N))
-            pad = size - idx.size
+        nb = -(-N // size)
+        pad = nb * size - N
+
+        def blocks(x):
             if pad:
-                idx = jnp.concatenate([idx, jnp.full((pad,), idx[-1])])
-            (_, st, ok) = fn((FlowArgs(G[idx], a[idx]), (v0[idx], B0[idx])), rep)
-            st = np.asarray(st)[: size - pad]
-            steps.append(st)
-            lock += size * int(st.max())
-        steps = np.concatenate(steps)
-        return steps, lock
+                x = jnp.concatenate([x, jnp.repeat(x[-1:], pad, axis=0)])
+            return x.reshape((nb, size) + x.shape[1:])
+
+        Gb, ab, vb, Bb = blocks(G), blocks(a), blocks(v0), blocks(B0)
+        outs = [fn((FlowArgs(Gb[i], ab[i]), (vb[i], Bb[i])), rep)[1] for i in range(nb)]  # async dispatch
+        st = np.concatenate([np.asarray(o) for o in outs])
+        lock = int(sum(size * st[i * size:(i + 1) * size].max() for i in range(nb)))  # padding counts as executed
+        return st[:N], lock
 
     for B in batches:
         G, a, v0, B0 = _block(sample_reduced(jax.random.PRNGKey(B), B, k, m, n, d))
@@ -539,7 +546,7 @@ def markdown(res) -> str:
                  f"(a) {h['scipy_full_err']:.1e}, (b) {h['scipy_reduced_err']:.1e}): batched is "
                  f"**{h['speedup_vs_a']:.0f}×** faster than (a) and **{h['speedup_vs_b']:.1f}×** faster than (b); "
                  f"single-problem loop {h['speedup_single_vs_a']:.0f}× / {h['speedup_single_vs_b']:.1f}×; "
-                 f"with set-up included {h['speedup_vs_a_with_setup']:.0f}× / {h['speedup_vs_b_with_setup']:.1f}×.\n")
+                 f"with set-up included {h['speedup_vs_a_with_setup']:.1f}× / {h['speedup_vs_b_with_setup']:.1f}×.\n")
     if "d_independence" in res:
         s = res["d_independence"]
         L.append(f"## d-independence (N={s['N']}, k={s['k']}, m={s['m']}, n={s['n']}, t∈[0,{s['T']:g}], "
@@ -554,11 +561,11 @@ def markdown(res) -> str:
         L.append(f"## Lockstep waste (N={s['N']}, d={s['d']}, t∈[0,{s['T']:g}], {s['solver']} rtol {s['rtol']:g})\n")
         L.append(f"Steps per member: min {s['steps_min']}, median {s['steps_median']:.0f}, max {s['steps_max']}; "
                  f"correlation of the stiffness estimate with the steps: {s['corr_estimate_vs_steps']:.3f}\n")
-        L.append("| group size | sorted | time (s) | member-steps | executed (lockstep) | waste |")
-        L.append("|---|---|---|---|---|---|")
+        L.append("| group size | sorted | time (s) | member-steps | executed (lockstep) | waste | µs per executed member-step |")
+        L.append("|---|---|---|---|---|---|---|")
         for r in s["rows"]:
             L.append(f"| {r['group_size']} | {r['sorted']} | {r['time_s']:.3f} | {r['member_steps']} | "
-                     f"{r['lockstep_steps']} | {r['waste']:.1%} |")
+                     f"{r['lockstep_steps']} | {r['waste']:.1%} | {r['us_per_executed_member_step']:.2f} |")
         L.append("")
     if "gpu" in res:
         s = res["gpu"]
@@ -591,7 +598,8 @@ def build_parser(prog="bench_flow.py"):
     p.add_argument("--quick", action="store_true", help="tiny sizes (a smoke run in seconds; ratios not meaningful)")
     p.add_argument("--out", default="benchmarks/results", metavar="DIR", help="output folder (default benchmarks/results)")
     p.add_argument("--sections", default="scipy,d,lockstep,gpu", help="comma list of scipy,d,lockstep,gpu")
-    p.add_argument("--gpu-smoke", action="store_true", help="run the GPU code path on CPU at tiny size (checks the code)")
+    p.add_argument("--gpu-smoke", action="store_true", help="without a GPU, run the GPU code path on CPU at tiny size "
+                   "(always on with --quick)")
     p.add_argument("--gpu-max-batch", type=int, default=10**6, help="largest GPU batch (default 1e6)")
     return p
 
@@ -638,10 +646,11 @@ def run(args, log=print) -> dict:
             batches = [b for b in (10**3, 10**4, 10**5, 10**6) if b <= args.gpu_max_batch]
             res["gpu"] = bench_gpu(batches, k=8, m=32, n=64, d=1000, T=50.0, rtol=1e-8, chunk=2**18,
                                    group_size=2**15, naive_max=10**5, log=log)
-        elif args.gpu_smoke:
-            log("[4] GPU code path, smoke run on CPU")
-            res["gpu"] = bench_gpu([64], k=2, m=6, n=12, d=100, T=0.5, rtol=1e-8, chunk=64, group_size=16,
-                                   naive_max=64, log=log, smoke=True)
+        elif args.gpu_smoke or q:
+            # the same code path on CPU at the quick shapes (compiled above, so this costs little)
+            log("[4] GPU code path, smoke run on CPU (not a GPU result)")
+            res["gpu"] = bench_gpu([4], k=2, m=6, n=12, d=100, T=0.5, rtol=1e-8, chunk=4, group_size=2,
+                                   naive_max=4, log=log, smoke=True)
         else:
             res["gpu_note"] = f"No GPU visible (backend {jax.default_backend()}): the GPU section was not run."
             log("[4] " + res["gpu_note"])
