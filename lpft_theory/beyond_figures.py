@@ -194,12 +194,13 @@ def plot_lr_ratio(data) -> Figure:
 
 register(FigureSpec(
     "wise_ft", compute_wise_ft, plot_wise_ft,
-    "**WiSE-FT (beyond the paper).** Interpolating the weights (v, B) between the start and the fine-tuned "
-    "end (t = ∞): from (v₀, B₀) to FT and from (v_lp, B₀) to LP-FT (d = 50, k = 2, m = 10, ε = 0.05).\n"
-    "w(α) is quadratic in α, so both losses are exact quartics; ID loss falls to 0 only at α = 1 "
-    "(floored at 1e-16 on the log axis)."))
+    "**WiSE-FT (beyond the paper).** Weights (v, B) interpolated between the start and the fine-tuned end "
+    "(t = ∞): from (v₀, B₀) to FT, and from (v_lp, B₀) to LP-FT (d = 50, k = 2, m = 10, ε = 0.05, 8 seeds).\n"
+    "From a random head every α keeps FT's large OOD loss; from LP the whole path stays at the LP / LP-FT "
+    "level. w(α) is quadratic in α, so both losses are exact quartics (ID loss floored at 1e-16)."))
 register(FigureSpec(
     "lr_ratio", compute_lr_ratio, plot_lr_ratio,
     "**Layer-wise step sizes (beyond the paper).** Discrete GD from a random head, lr_v fixed, run to a "
-    "stationary point, against lr_B/lr_v; lines: LP, LP-FT and FT flows at t = ∞.\n"
-    "A small feature step size moves GD from FT's OOD loss down to LP-FT's level: it mimics LP-FT."))
+    "stationary point, against lr_B/lr_v; lines: LP, LP-FT and FT flows at t = ∞ (4 seeds).\n"
+    "A small feature step size (lr_B/lr_v = 1e-3) ends within 12 % of LP-FT's OOD loss in every seed: it "
+    "mimics LP-FT; at lr_B = lr_v GD ends within 10 % of FT's. Missing points diverged."))
