@@ -14,7 +14,7 @@ import sys
 import warnings
 
 #: Subcommand modules, in help order.
-COMMANDS = ("simulate", "reproduce", "bench", "figures")
+COMMANDS = ("simulate", "reproduce", "bench", "figures", "check-bound")
 
 
 class UsageError(Exception):
