@@ -128,7 +128,7 @@ def _groups(problems):
     return out
 
 
-def observe_many(problems, *, rtol, atol, batch_size=16, progress=None) -> dict:
+def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progress=None) -> dict:
     """:func:`observe.observe` over problems of mixed shapes (grouped by k, padded within a group)."""
     n = len(problems)
     res = None
@@ -142,7 +142,7 @@ def observe_many(problems, *, rtol, atol, batch_size=16, progress=None) -> dict:
     return res
 
 
-def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = 16, progress: bool = True,
+def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe.BATCH_SIZE, progress: bool = True,
                  confirm: bool = True, screen_rtol: float = SCREEN_RTOL) -> dict:
     """Run the campaign; returns ``dict(rows=[...], problems=[...], elapsed_s=...)``.
 

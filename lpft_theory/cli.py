@@ -14,7 +14,7 @@ import sys
 import warnings
 
 #: Subcommand modules, in help order.
-COMMANDS = ("simulate", "reproduce", "bench", "figures", "check-bound")
+COMMANDS = ("simulate", "reproduce", "bench", "figures", "check-bound", "claims")
 
 
 class UsageError(Exception):
