@@ -77,3 +77,36 @@ def test_methods_write_results(tmp_path):
         assert str(r["axis"]) == "alpha" and r["times"].tolist() == [0.0, 0.5, 1.0]
     with np.load(tmp_path / "r2.npz") as r:
         assert int(r["noisy"]) == 1 and r["train_loss"][-1] > 1e-4
+
+
+def test_batch_file_refused_for_beyond_methods(tmp_path, capsys):
+    import lpft_theory as lt
+
+    ps = [lt.Problem.random(seed=s, d=12, k=2, m=4, n=8, eps=0.2) for s in (0, 1)]
+    stacked = {f: np.stack([np.asarray(getattr(q, f)) for q in ps]) for f in ("X", "y", "B0", "v0", "w_star")}
+    path = tmp_path / "batch.npz"
+    np.savez(path, **stacked)
+    out = tmp_path / "R.npz"
+    rc = main(["simulate", "--problem", str(path), "--method", "l2sp", "--l2sp", "1", "--times", "0,1",
+               "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "batch" in err and not out.exists()
+
+
+def test_variants_api_errors():
+    import lpft_theory as lt
+    from lpft_theory.variants import ALL_METHODS, simulate_variant
+
+    p = lt.Problem.random(seed=0, d=12, k=2, m=4, n=8, eps=0.2)
+    assert set(ALL_METHODS) >= {"lp", "ft", "lpft", "wise-ft", "l2sp", "gd", "ft-frozen-head"}
+    cases = [(("nope", [0.0]), {}, "method"), (("wise-ft", [1.0]), {}, "alpha"),
+             (("wise-ft", [1.0, 2.0]), dict(alpha=[0.0]), "one FT time"), (("l2sp", [1.0]), {}, "lam"),
+             (("gd", None), dict(lr_v=0.1), "steps"), (("gd", [1.0]), dict(lr_v=0.1, lr_B=0.1, steps=5), "step"),
+             (("ft-frozen-head", None), {}, "times")]
+    for (method, times), opts, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            simulate_variant(p, method, times, **opts)
+    run = simulate_variant(p, "ft-frozen-head", [0.0, 1.0], init="lp")
+    assert run.axis == "time" and run.trajectory.method == "ft-frozen-head"
+    run = simulate_variant(p, "gd", lr_v=0.01, lr_B=0.01, steps=10, save_at=np.array([0, 10]))
+    assert run.axis == "step" and run.info["steps"] == 10

@@ -106,7 +106,11 @@ def _problem(args):
     if (args.problem is None) == (args.random is None):
         raise ValueError("give exactly one of --problem P.npz or --random d=..,k=..,m=..,eps=..,seed=..")
     if args.problem is not None:
-        return Problem.load(args.problem, allow_label_noise=True)
+        problem = Problem.load(args.problem, allow_label_noise=True)
+        if problem.batch_shape:
+            raise ValueError(f"--method {args.method}: takes one problem, {args.problem!r} holds a batch "
+                             f"{problem.batch_shape}")
+        return problem
     spec = parse_random_spec(args.random)
     if args.label_noise is not None:
         spec.update(label_noise=args.label_noise, noise_seed=args.noise_seed)
