@@ -1,0 +1,258 @@
+r"""Adversarial search for violations of the FT lower bound: maximise (bound − observed)/observed.
+
+Random sampling can miss thin regions, so we ascend the relative gap by gradient over the
+problem's free parameters, from many starts (starts are campaign draws of one shape):
+
+* B₀ = polar(A₀) and B* = polar(A*) (orthonormal rows; this covers ε, the split of R₀
+  between S and S⊥ and the representative (B*, v*) of w*), the head v₀ and v*;
+* S is fixed to the first m coordinate axes and X = Z U_Sᵀ with Z fixed per start (by
+  rotation invariance this loses no generality for the bound); Σ fixed per start.
+
+The bound is evaluated in JAX exactly as in :mod:`lpft_theory.theory` (σ_min(B₀ B*ᵀ) gives
+ε = √(2 − 2cos θ_max) = 2 sin(θ_max/2)). The observed side is a differentiable surrogate:
+the minimum of √L_ood over a coarse log grid of one diffrax Kvaerno5 solve (5 points per
+decade, to 1e8 τ), differentiated through diffrax (the gradient of a minimum is the gradient
+at the minimising grid point). The surrogate can only over-estimate the true minimum, so it
+never manufactures a violation. Every final candidate is re-evaluated by the full observer
+(:func:`lpft_theory.theory.check_problem`) and, if it looks violating, by the independent
+full-dimensional reference (:func:`lpft_theory.reference.confirm`, DOP853, rtol 1e-11):
+only then is it reported as a confirmed violation, otherwise "unconfirmed".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from functools import partial
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import campaign, flows, reference, theory
+from .problem import Problem
+
+DEFAULT_STARTS = 8
+DEFAULT_STEPS = 30
+QUICK_STEPS = 6
+LEARNING_RATE = 0.03
+SHAPES = ([12, 2, 4, 8], [8, 1, 3, 6])
+SURROGATE_GRID = np.concatenate([[0.0], np.logspace(-2, 8, 51)])
+
+
+def _polar(A):
+    w, V = jnp.linalg.eigh(A @ A.T)
+    return (V / jnp.sqrt(w)) @ V.T @ A
+
+
+class _Args(dict):
+    __getattr__ = dict.__getitem__
+
+
+def _field(t, y, args):
+    return flows.ft_field(t, y, _Args(G=args[0], a_star=args[1]))
+
+
+def unpack(theta, m):
+    """Problem pieces from the parameters: B0, B*, v0, v*, w*."""
+    B0 = _polar(theta["A0"])
+    Bs = _polar(theta["As"])
+    vs = theta["vs"]
+    return B0, Bs, theta["v0"], vs, Bs.T @ vs
+
+
+def bound_jax(theta, m, final, sigma_min):
+    """The bound (THEORY.md §4) as a differentiable function of the parameters; ``final`` (a traced
+    bool) selects final-thm-3.3 (|·| in φ, √σ_min) over submission-thm-3.1 (printed φ, clipped at 0)."""
+    B0, Bs, v0, vs, w = unpack(theta, m)
+    k = B0.shape[0]
+    cos_perp = jnp.linalg.svd(B0[:, m:], compute_uv=False)[k - 1]
+    c = jnp.linalg.svd(B0 @ Bs.T, compute_uv=False)[-1]
+    eps = jnp.sqrt(jnp.maximum(2.0 - 2.0 * c, 1e-30))
+    phi2 = (v0 @ vs) ** 2 - (vs @ vs) ** 2
+    phi2 = jnp.where(final, jnp.abs(phi2), jnp.maximum(phi2, 0.0))
+    phi = jnp.sqrt(phi2 + 1e-300)
+    W = jnp.sqrt(w @ w)
+    head = jnp.minimum(phi, phi2 / W)
+    smin = jnp.where(final, sigma_min, 1.0)
+    return jnp.sqrt(smin) * (cos_perp / jnp.sqrt(k) * head / (1.0 + W) ** 2 - eps)
+
+
+def observed_surrogate(theta, m, Z, sigma, final):
+    """min over a coarse log grid of √L_ood along FT (one Kvaerno5 solve), differentiable."""
+    B0, Bs, v0, vs, w = unpack(theta, m)
+    G = Z.T @ Z
+    a = w[:m]
+    lam = jnp.linalg.eigvalsh(G)[-1]
+    tau = jax.lax.stop_gradient(1.0 / (2.0 * lam * (jnp.maximum(v0 @ v0, jnp.sqrt(w @ w)) + B0.shape[0] + 1.0)))
+    ts = tau * jnp.asarray(SURROGATE_GRID)
+    sol = diffrax.diffeqsolve(
+        diffrax.ODETerm(_field), diffrax.Kvaerno5(), t0=0.0, t1=ts[-1], dt0=None, y0=(v0, B0[:, :m]), args=(G, a),
+        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-10),
+        max_steps=8192, throw=False,
+    )
+    v, B_S = sol.ys
+    Bp = B0[:, m:]
+
+    def loss(vv, bs):
+        e = jnp.concatenate([bs.T @ vv, Bp.T @ vv]) - w
+        return jnp.sqrt(jnp.where(final, e @ (sigma @ e), e @ e))
+
+    vals = jax.vmap(loss)(v, B_S)
+    vals = jnp.where(jnp.isfinite(vals), vals, jnp.inf)
+    return jnp.min(vals), sol.result == diffrax.RESULTS.successful
+
+
+@partial(jax.jit, static_argnames=("m",))
+def objective_and_grad(theta, m, Z, sigma, sigma_min, final):
+    """Relative gap (bound − observed)/observed, its aux (bound, observed, solver ok) and gradient."""
+
+    def f(th):
+        obs, ok = observed_surrogate(th, m, Z, sigma, final)
+        b = bound_jax(th, m, final, sigma_min)
+        return (b - obs) / obs, (b, obs, ok)
+
+    (val, aux), g = jax.value_and_grad(f, has_aux=True)(theta)
+    return val, aux, g
+
+
+def _start(seed, shape, statement):
+    """A campaign draw of the given shape, rotated so that S = the first m axes."""
+    grid = campaign.load_grid()
+    grid["shapes"] = [shape]
+    if statement == "submission-thm-3.1":
+        grid["head"] = dict(grid["head"], zero_frac=0.0, given_frac=1.0)  # printed phi^2 >= 0 needs |v0.v*| >= |v*|^2
+    p, meta = campaign.sample_trial(seed, grid)
+    X = np.asarray(p.X)
+    U, s, Vt = np.linalg.svd(X, full_matrices=True)
+    m = int(np.sum(s > 1e-12 * s[0]))
+    Q = Vt.T  # columns: first m span S
+    sigma = np.eye(X.shape[1]) if p.sigma_ood is None else Q.T @ np.asarray(p.sigma_ood) @ Q
+    theta = dict(A0=jnp.asarray(np.asarray(p.B0) @ Q), As=jnp.asarray(np.asarray(p.B_star) @ Q),
+                 v0=jnp.asarray(np.asarray(p.v0)), vs=jnp.asarray(np.asarray(p.v_star)))
+    Z = X @ Q[:, :m]
+    return theta, m, jnp.asarray(Z), jnp.asarray(sigma), meta
+
+
+def to_problem(theta, m, Z, sigma, identity_sigma: bool) -> Problem:
+    """The Problem of the parameters (S = first m axes)."""
+    B0, Bs, v0, vs, w = (np.asarray(x) for x in unpack(theta, m))
+    Z = np.asarray(Z)
+    d = B0.shape[1]
+    X = np.concatenate([Z, np.zeros((Z.shape[0], d - m))], axis=1)
+    return Problem.from_arrays(X, X @ w, B0, v0, w, B_star=Bs, v_star=vs,
+                               sigma_ood=None if identity_sigma else np.asarray(sigma))
+
+
+def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False, steps=None,
+               progress: bool = True) -> dict:
+    """Gradient ascent (Adam) on the relative gap from ``starts`` starts per statement; returns all
+    final candidates with their full-observer and reference verdicts."""
+    steps = (QUICK_STEPS if quick else DEFAULT_STEPS) if steps is None else steps
+    t0 = time.time()
+    jobs = [(st, i) for st in theory.STATEMENTS for i in range(starts)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs) * steps, desc="adversarial search", unit="step")
+    cands = []
+    for st, i in jobs:
+        shape = SHAPES[i % len(SHAPES)]
+        s = int(np.random.SeedSequence([seed, i, theory.STATEMENTS.index(st)]).generate_state(1)[0])
+        theta, m, Z, sigma, meta = _start(s, shape, st)
+        identity = bool(np.allclose(np.asarray(sigma), np.eye(sigma.shape[0])))
+        smin = float(np.linalg.eigvalsh(np.asarray(sigma))[0])
+        mom = jax.tree_util.tree_map(jnp.zeros_like, theta)
+        vel = jax.tree_util.tree_map(jnp.zeros_like, theta)
+        best = (-np.inf, theta)
+        history = []
+        for it in range(steps):
+            val, (b, obs, ok), g = objective_and_grad(theta, m, Z, sigma, smin, jnp.asarray(st == "final-thm-3.3"))
+            val = float(val)
+            history.append(val)
+            if bool(ok) and np.isfinite(val) and val > best[0]:
+                best = (val, theta)
+            if bar is not None:
+                bar.update(1)
+            if not (bool(ok) and np.isfinite(val) and all(bool(jnp.all(jnp.isfinite(x)))
+                                                          for x in jax.tree_util.tree_leaves(g))):
+                break
+            # Adam ascent step
+            mom = jax.tree_util.tree_map(lambda mm, gg: 0.9 * mm + 0.1 * gg, mom, g)
+            vel = jax.tree_util.tree_map(lambda vv, gg: 0.999 * vv + 0.001 * gg * gg, vel, g)
+            c1, c2 = 1 - 0.9 ** (it + 1), 1 - 0.999 ** (it + 1)
+            theta = jax.tree_util.tree_map(
+                lambda th, mm, vv: th + LEARNING_RATE * (mm / c1) / (jnp.sqrt(vv / c2) + 1e-12), theta, mom, vel)
+        cands.append(dict(statement=st, start=i, seed=s, shape=shape, surrogate_gap=best[0], history=history,
+                          theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity))
+    if bar is not None:
+        bar.close()
+    results = []
+    for c in cands:
+        p = to_problem(c["theta"], c["m"], c["Z"], c["sigma"], c["identity"])
+        rows = theory.check_problem(p)
+        row = next(r for r in rows if r["statement"] == c["statement"])
+        status = "holds"
+        if row["applies"] and row["holds"] is False:
+            row = next(r for r in reference.confirm(p, rows) if r["statement"] == c["statement"])
+            status = row["status"]
+        elif row["bound"] is None:
+            status = "n/a"
+        elif not row["applies"]:
+            status = "holds (not applicable: " + "; ".join(row["reasons"]) + ")" if row["holds"] else \
+                "below bound but not applicable: " + "; ".join(row["reasons"])
+        results.append(dict(statement=c["statement"], start=c["start"], seed=c["seed"], shape=c["shape"],
+                            surrogate_relative_gap=c["surrogate_gap"], gap_history=c["history"], bound=row["bound"],
+                            observed=row["observed"], margin=row["margin"], applies=row["applies"],
+                            relative_gap=(None if row["bound"] is None else (row["bound"] - row["observed"]) /
+                                          row["observed"]),
+                            status=status, reference_observed=row.get("reference_observed"), problem=p))
+    return dict(results=results, elapsed_s=time.time() - t0, starts=starts, steps=steps, seed=seed)
+
+
+def write_report(result: dict, folder) -> dict:
+    """report.json + summary.md; the best candidate per statement (and every confirmed violation) as .npz."""
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    summary = dict(starts=result["starts"], steps=result["steps"], seed=result["seed"],
+                   elapsed_s=round(result["elapsed_s"], 1), statements={}, files=[])
+    for st in theory.STATEMENTS:
+        rs = [r for r in result["results"] if r["statement"] == st]
+        rs_ok = [r for r in rs if r["relative_gap"] is not None and r["applies"]]
+        rs_ok.sort(key=lambda r: -r["relative_gap"])
+        confirmed = [r for r in rs if r["status"] == "confirmed violation"]
+        summary["statements"][st] = dict(
+            starts=len(rs), applicable_finals=len(rs_ok), confirmed_violations=len(confirmed),
+            unconfirmed=sum(r["status"] == "unconfirmed" for r in rs),
+            best=None if not rs_ok else {k: rs_ok[0][k] for k in ("start", "seed", "shape", "bound", "observed",
+                                                                  "margin", "relative_gap", "status",
+                                                                  "reference_observed")})
+        save = ([rs_ok[0]] if rs_ok else []) + [r for r in confirmed if not rs_ok or r is not rs_ok[0]]
+        for r in save:
+            name = f"adversarial_{st}_start{r['start']:02d}.npz"
+            r["problem"].save(os.path.join(folder, name))
+            summary["files"].append(name)
+    summary["candidates"] = [{k: v for k, v in r.items() if k != "problem"} for r in result["results"]]
+    text = json.dumps(summary, indent=2, allow_nan=False, default=lambda o: None if o is None else float(o))
+    campaign._atomic_write(os.path.join(folder, "report.json"), text)
+    campaign._atomic_write(os.path.join(folder, "summary.md"), markdown_summary(summary))
+    return summary
+
+
+def markdown_summary(summary: dict) -> str:
+    lines = [f"# Adversarial search: {summary['starts']} starts x {summary['steps']} Adam steps per statement "
+             f"(seed {summary['seed']}, {summary['elapsed_s']} s)", "",
+             "| statement | confirmed violations | unconfirmed | best (bound - observed)/observed | best bound | "
+             "best observed | status |", "|---|---|---|---|---|---|---|"]
+    for st, s in summary["statements"].items():
+        b = s["best"] or {}
+        f = lambda x: "n/a" if x is None else f"{x:.4g}"  # noqa: E731
+        lines.append(f"| {st} | {s['confirmed_violations']} | {s['unconfirmed']} | {f(b.get('relative_gap'))} | "
+                     f"{f(b.get('bound'))} | {f(b.get('observed'))} | {b.get('status', 'n/a')} |")
+    if summary["files"]:
+        lines += ["", "Saved (replay with `lpft-theory check-bound --problem FILE --json --confirm`):", ""]
+        lines += [f"- `{x}`" for x in summary["files"]]
+    return "\n".join(lines) + "\n"
