@@ -81,9 +81,10 @@ def test_limit(problem):
     e_want = (np.eye(X.shape[1]) - U @ U.T) @ (B0.T @ v - w_star)
     e = np.asarray(tr.w()[-1]) - w_star
     np.testing.assert_allclose(e, e_want, atol=1e-10)
-    m = trajectory_metrics(tr)
-    assert m["train_loss"][-1] < 1e-18 * max(1.0, m["train_loss"][0]) + 1e-20
-    assert abs(m["ood_loss_identity"][-1] - e_want @ e_want) < 1e-10
+    y = np.asarray(problem.y)
+    w = np.asarray(tr.w())
+    train = [np.sum((X @ wi - y) ** 2) for wi in w]
+    assert train[-1] < 1e-20 and train[0] > 1e-2
 
 
 def test_zero_head_does_not_move():
