@@ -170,8 +170,12 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
         best = (-np.inf, theta)
         history = []
         for it in range(steps):
-            val, (b, obs, ok), g = objective_and_grad(theta, m, Z, sigma, smin, jnp.asarray(st == "final-thm-3.3"))
-            val = float(val)
+            try:
+                val, (b, obs, ok), g = objective_and_grad(theta, m, Z, sigma, smin, jnp.asarray(st == "final-thm-3.3"))
+                val = float(val)
+            except jax.errors.JaxRuntimeError:  # e.g. a singular Newton system in the backward pass
+                history.append(None)
+                break
             history.append(val)
             if bool(ok) and np.isfinite(val) and val > best[0]:
                 best = (val, theta)

@@ -134,7 +134,8 @@ def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progres
     res = None
     for k, idx in sorted(_groups(problems).items()):
         sub = [problems[i] for i in idx]
-        r = observe.observe(sub, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
+        M = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in sub)
+        r = observe.observe(sub, K=k, M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
         if res is None:
             res = {key: np.empty((n,) + v.shape[1:], v.dtype) for key, v in r.items()}
         for key, v in r.items():

@@ -241,7 +241,8 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
     Keys: ``min_identity``/``tmin_identity`` (worst-case loss, Σ = I), ``min_sigma``/``tmin_sigma``
     (Σ-weighted), ``at_limit_*`` (minimum at the steady state, t_min is then its time),
     ``limit_*``, ``t_end`` (time the steady state was reached), ``converged``, ``steps``.
-    Problems are padded to (K, M) (default: the largest k, m) and processed ``batch_size`` at a
+    Problems are padded to (K, M) (default: K = max(2, largest k), M = the largest m rounded up to a
+    power of two ≥ 4, so that small problems share compilations) and processed ``batch_size`` at a
     time; the last batch is padded by repeating a member, so every batch has the same shape
     (one compilation per (K, M)). Small batches are fastest on CPU: the implicit solver's
     batched LU runs member by member, and a batch runs as long as its slowest member. ``progress`` is an optional callable ``progress(n_done)``.
@@ -249,6 +250,11 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
     problems = list(problems)
     if not problems:
         raise ValueError("observe: problems is empty")
+    if K is None:
+        K = max(2, max(int(p.k) for p in problems))
+    if M is None:  # round up to a power of two >= 4 so that small problems share one compilation
+        m_max = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in problems)
+        M = max(4, 1 << (m_max - 1).bit_length())
     packed = pack(problems, K=K, M=M)
     return observe_arrays(packed, batch_size=batch_size, rtol=rtol, atol=atol, gtol=gtol, progress=progress)
 

@@ -55,6 +55,9 @@ LOSSES = {"submission-thm-3.1": "worst-case (Sigma = I)", "final-thm-3.3": "Sigm
 #: value of the trajectory, so it can only over-estimate the true minimum: grid error never
 #: fabricates a violation.
 VIOLATION_RTOL = 1e-6
+#: A cosine counts as "> 0" (precondition) only above this: singular values of an exactly rank-deficient
+#: matrix come out of the SVD at rounding level (~1e-17), not 0.
+COS_TOL = 1e-12
 
 
 def violation_tolerance(bound: float, observed: float, w_star_norm: float) -> float:
@@ -206,7 +209,7 @@ def ft_lower_bound(problem, statement: str, ingredients: Optional[dict] = None) 
         value = bound_formula(cos_t, k, phi, ing["w_star_norm"], ing["eps"], 1.0)
         if not (1 <= k < n < d and k < d - n):
             reasons.append(f"outside the printed regime 1 <= k < n < d, k < d - n (k={k}, n={n}, d={d})")
-        if not cos_t > 0:
+        if not cos_t > COS_TOL:
             reasons.append("cos theta_k(R0, S_perp) = 0")
         if ing["has_truth"] and not ing["phi2_printed"] >= 0:
             reasons.append("printed phi^2 = (v0.v*)^2 - |v*|^4 < 0: phi undefined")
@@ -216,9 +219,9 @@ def ft_lower_bound(problem, statement: str, ingredients: Optional[dict] = None) 
         value = bound_formula(cos_t, k, phi, ing["w_star_norm"], ing["eps"], ing["sigma_min"])
         if not (0 < k <= m and m + k < d):
             reasons.append(f"outside the regime 0 < k <= m, m + k < d (k={k}, m={m}, d={d})")
-        if not cos_t > 0:
+        if not cos_t > COS_TOL:
             reasons.append("cos theta_max(R0, S_perp) = 0")
-        if not ing["cos_theta_max_S"] > 0:
+        if not ing["cos_theta_max_S"] > COS_TOL:
             reasons.append("cos theta_max(R0, S) = 0")
     value = float(value)
     return BoundValue(
