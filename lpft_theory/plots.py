@@ -44,6 +44,10 @@ def _styled(fn):
         with style():
             fig = fn(data)
             fig.draw_without_rendering()  # resolve ticks and layout under the style
+            fig.draw_without_rendering()
+            # freeze the layout: constrained layout re-solved on every draw drifts slightly, so the
+            # PNG and the PDF (and repeated saves) would not share one layout
+            fig.set_layout_engine("none")
         return fig
 
     return wrapper
@@ -88,7 +92,7 @@ def plot_toy_2d(data) -> Figure:
     hi = max(1.45, float(np.max(w_star)) + 0.25)
     titles = {"lp": "(a) LP", "ft": "(b) FT", "lpft": "(c) LP-FT"}
     notes = {"lp": "head $v$ trained, $B = B_0$ frozen:\n$w$ stays on $B_0$'s line",
-             "ft": "$B(t)$ moves only along $e_1$\n(Lemma A.3); $v$ shrinks",
+             "ft": "$B(t)$ moves only along $e_1$ (Lemma A.3);\nits $e_2$ part stays $\\sin a$",
              "lpft": "FT from the LP head: residual 0,\n$w(t) = w_{lp}$ for all $t$"}
     for ax, m in zip(axes, ("lp", "ft", "lpft")):
         col = METHOD_COLORS[m]
