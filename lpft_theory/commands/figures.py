@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -31,6 +32,8 @@ def run(args) -> int:
         if not only:
             raise ValueError("--only: expected a comma list of figure names")
     figures.select(only)  # unknown names fail before any work
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise ValueError(f"--out: {args.out!r} exists and is not a folder")
     start = time.perf_counter()
 
     def log(msg):
