@@ -124,7 +124,11 @@ def _start(seed, shape, statement):
     grid["shapes"] = [shape]
     if statement == "submission-thm-3.1":
         grid["head"] = dict(grid["head"], zero_frac=0.0, given_frac=1.0)  # printed phi^2 >= 0 needs |v0.v*| >= |v*|^2
-    p, meta = campaign.sample_trial(seed, grid)
+    for attempt in range(200):  # the first draw whose bound applies and is non-vacuous
+        p, meta = campaign.sample_trial(seed + attempt, grid)
+        b = theory.ft_lower_bound(p, statement)
+        if b.applies and not b.vacuous:
+            break
     X = np.asarray(p.X)
     U, s, Vt = np.linalg.svd(X, full_matrices=True)
     m = int(np.sum(s > 1e-12 * s[0]))
@@ -165,31 +169,37 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
         theta, m, Z, sigma, meta = _start(s, shape, st)
         identity = bool(np.allclose(np.asarray(sigma), np.eye(sigma.shape[0])))
         smin = float(np.linalg.eigvalsh(np.asarray(sigma))[0])
+        final = jnp.asarray(st == "final-thm-3.3")
+        # per-leaf step: LEARNING_RATE x the leaf's RMS (heads can be 1e-2 or 1e2), Adam direction,
+        # halved and reverted to the best point whenever a step does not improve the objective
+        lr = {key: LEARNING_RATE * max(float(jnp.sqrt(jnp.mean(x**2))), 1e-3) for key, x in theta.items()}
         mom = jax.tree_util.tree_map(jnp.zeros_like, theta)
         vel = jax.tree_util.tree_map(jnp.zeros_like, theta)
-        best = (-np.inf, theta)
+        best = (-np.inf, theta, None)
         history = []
         for it in range(steps):
             try:
-                val, (b, obs, ok), g = objective_and_grad(theta, m, Z, sigma, smin, jnp.asarray(st == "final-thm-3.3"))
+                val, (b, obs, ok), g = objective_and_grad(theta, m, Z, sigma, smin, final)
                 val = float(val)
             except jax.errors.JaxRuntimeError:  # e.g. a singular Newton system in the backward pass
-                history.append(None)
-                break
-            history.append(val)
-            if bool(ok) and np.isfinite(val) and val > best[0]:
-                best = (val, theta)
+                val, ok, g = -np.inf, False, None
+            history.append(val if np.isfinite(val) else None)
             if bar is not None:
                 bar.update(1)
-            if not (bool(ok) and np.isfinite(val) and all(bool(jnp.all(jnp.isfinite(x)))
-                                                          for x in jax.tree_util.tree_leaves(g))):
-                break
-            # Adam ascent step
+            good = bool(ok) and np.isfinite(val) and g is not None and all(
+                bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(g))
+            if good and val > best[0]:
+                best = (val, theta, g)
+            else:  # backtrack
+                lr = {key: 0.5 * v for key, v in lr.items()}
+                if best[2] is None:
+                    break
+            g = best[2]
             mom = jax.tree_util.tree_map(lambda mm, gg: 0.9 * mm + 0.1 * gg, mom, g)
             vel = jax.tree_util.tree_map(lambda vv, gg: 0.999 * vv + 0.001 * gg * gg, vel, g)
             c1, c2 = 1 - 0.9 ** (it + 1), 1 - 0.999 ** (it + 1)
-            theta = jax.tree_util.tree_map(
-                lambda th, mm, vv: th + LEARNING_RATE * (mm / c1) / (jnp.sqrt(vv / c2) + 1e-12), theta, mom, vel)
+            theta = {key: best[1][key] + lr[key] * (mom[key] / c1) / (jnp.sqrt(vel[key] / c2) + 1e-30)
+                     for key in best[1]}
         cands.append(dict(statement=st, start=i, seed=s, shape=shape, surrogate_gap=best[0], history=history,
                           theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity))
     if bar is not None:
@@ -240,10 +250,26 @@ def write_report(result: dict, folder) -> dict:
             r["problem"].save(os.path.join(folder, name))
             summary["files"].append(name)
     summary["candidates"] = [{k: v for k, v in r.items() if k != "problem"} for r in result["results"]]
-    text = json.dumps(summary, indent=2, allow_nan=False, default=lambda o: None if o is None else float(o))
+    text = json.dumps(_finite(summary), indent=2, allow_nan=False)
     campaign._atomic_write(os.path.join(folder, "report.json"), text)
     campaign._atomic_write(os.path.join(folder, "summary.md"), markdown_summary(summary))
     return summary
+
+
+def _finite(o):
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(o, dict):
+        return {k: _finite(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_finite(v) for v in o]
+    if isinstance(o, (bool, np.bool_)):
+        return bool(o)
+    if isinstance(o, (int, np.integer)):
+        return int(o)
+    if isinstance(o, (float, np.floating)) or hasattr(o, "dtype"):
+        x = float(o)
+        return x if np.isfinite(x) else None
+    return o
 
 
 def markdown_summary(summary: dict) -> str:

@@ -117,10 +117,18 @@ def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = RE
 def confirm(problem, statement_rows, **kwargs) -> list:
     """Re-check the rows of :func:`lpft_theory.theory.check_problem` with the reference integrator.
 
+    When some row is flagged (``holds is False``) the integration runs to 1.5× the latest flagged
+    ``t_min`` (enough to confirm: a minimum over [0, t_max] only over-estimates the minimum over all t).
     Each row gains ``reference_observed`` and ``status``: ``"confirmed violation"`` (the reference
     minimum is below the bound by more than the tolerance), ``"unconfirmed"`` (the fast solver said
     violated, the reference does not), ``"holds"`` or ``"n/a"`` (bound undefined).
     """
+    if "t_max" not in kwargs:
+        # to confirm "observed < bound" it is enough to integrate a little past the time of the fast
+        # solver's minimum (the minimum over [0, t_max] can only over-estimate the minimum over all t)
+        t_flag = [r["t_min"] for r in statement_rows if r.get("holds") is False and np.isfinite(r["t_min"])]
+        if t_flag:
+            kwargs["t_max"] = 1.5 * max(t_flag)
     ref = reference_min_ood(problem, **kwargs)
     out = []
     for row in statement_rows:
