@@ -3,8 +3,9 @@ r"""Adversarial search for violations of the FT lower bound: maximise (bound −
 Random sampling can miss thin regions, so we ascend the relative gap by gradient over the
 problem's free parameters, from many starts (starts are campaign draws of one shape):
 
-* B₀ = polar(A₀) and B* = polar(A*) (orthonormal rows; this covers ε, the split of R₀
-  between S and S⊥ and the representative (B*, v*) of w*), the head v₀ and v*;
+* B₀ = polar(A₀) and B* = polar(A*) (orthonormal rows; this covers ε and the split of R₀
+  between S and S⊥), the head v₀ and v*; (B*, v*) is replaced by its representative aligned
+  with B₀ (:func:`lpft_theory.theory.align_representative`) before anything is evaluated;
 * S is fixed to the first m coordinate axes and X = Z U_Sᵀ with Z fixed per start (by
   rotation invariance this loses no generality for the bound); Σ fixed per start.
 
@@ -59,7 +60,9 @@ def unpack(theta, m):
     """Problem pieces from the parameters: B0, B*, v0, v*, w*."""
     B0 = _polar(theta["A0"])
     Bs = _polar(theta["As"])
-    vs = theta["vs"]
+    P, _, Qt = jnp.linalg.svd(B0 @ Bs.T)
+    U = P @ Qt  # representative aligned with B0 (theory.align_representative); w* unchanged
+    Bs, vs = U @ Bs, U @ theta["vs"]
     return B0, Bs, theta["v0"], vs, Bs.T @ vs
 
 

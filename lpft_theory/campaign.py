@@ -5,6 +5,8 @@ Each trial draws a problem from a sampling grid that covers what the issue asks 
 * shapes (d, k, m, n) across the regime, k = 1 included, and one shape outside the
   submission's printed regime (k < d − n fails) where only the final version applies;
 * ε = d(B₀, B*) from 0 to 0.5 (exact zeros, log-uniform from 1e-4, uniform);
+* the representative (B*, v*) of w* aligned with B₀ (:func:`theory.align_representative`):
+  φ compares v₀ with v*, which is only meaningful in B₀'s coordinates;
 * heads: zero, random N(0, s²I) with s log-uniform over three decades, and *given* heads
   v₀ = α v* + noise (α uniform in [−3, 3]) — the only way the printed φ² ≥ 0 is reached;
 * ‖w*‖ log-uniform over 1e-2 … 1e2;
@@ -110,6 +112,7 @@ def sample_trial(seed: int, grid: dict):
     p = Problem.random(pseed, d=d, k=k, m=m, n=n, eps=eps, head="random" if head_kind == "random" else "zero",
                        head_scale=scale, w_star_norm=wn, input_cond=icond, id_overlap=overlap,
                        sigma_ood="anisotropic" if aniso else None, sigma_cond=scond)
+    p = theory.align_representative(p)  # (B*, v*) -> (UB*, Uv*) aligned with B0; w* unchanged
     if head_kind == "given":
         vs = np.asarray(p.v_star)
         noise = h["given_noise"] * np.linalg.norm(vs) * rng.standard_normal(k)

@@ -182,6 +182,27 @@ def bound_ingredients(problem) -> dict:
     )
 
 
+def align_representative(problem):
+    r"""The same problem with :math:`(B_\star, v_\star)` replaced by :math:`(UB_\star, Uv_\star)`, U the
+    polar factor of :math:`B_0B_\star^\top` (the minimiser in :math:`d(B_0,B_\star)`, THEORY.md §1).
+
+    :math:`w_\star = B_\star^\top v_\star` and ε are unchanged, but φ is not: it compares v₀ with
+    :math:`v_\star`, and only the representative aligned with B₀ makes that comparison meaningful for
+    k ≥ 2 (for k = 1, U = ±1 and φ is unchanged). The statements do not say which representative is
+    meant; the campaign and the adversarial search use this aligned one.
+    """
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    if problem.B_star is None or problem.v_star is None:
+        raise ValueError("align_representative: the problem needs B_star and v_star")
+    B0, Bs, vs = _np(problem.B0), _np(problem.B_star), _np(problem.v_star)
+    P, _, Qt = np.linalg.svd(B0 @ Bs.T)
+    U = P @ Qt
+    p = eqx.tree_at(lambda q: q.B_star, problem, jnp.asarray(U @ Bs))
+    return eqx.tree_at(lambda q: q.v_star, p, jnp.asarray(U @ vs))
+
+
 def bound_formula(cos_theta: float, k: int, phi: float, w_star_norm: float, eps: float,
                   sigma_min: float = 1.0) -> float:
     r"""The common right-hand side
