@@ -123,14 +123,14 @@ for statement in theory.STATEMENTS:
 # $\min_{t\ge0}\sqrt{L_{ood}(t)}$. First by hand, on a time grid:
 
 # %%
-ts = np.concatenate([[0.0], np.geomspace(1e-4, 10.0, 51), [np.inf]])
+ts = np.concatenate([[0.0], np.geomspace(1e-4, 10.0, 51)])
 ft = lt.simulate(p, "ft", ts)
 root_ood = np.sqrt(lt.trajectory_metrics(ft)["ood_loss_identity"])
 i_min = int(np.argmin(root_ood))
-print(f"grid minimum of sqrt(L_ood): {root_ood[i_min]:.6f} at t = {ts[i_min]:.3g}   (t = inf: {root_ood[-1]:.6f})")
+print(f"grid minimum of sqrt(L_ood): {root_ood[i_min]:.6f} at t = {ts[i_min]:.3g}   (t = 10: {root_ood[-1]:.6f})")
 
 fig, ax = plt.subplots(figsize=(6, 3.6))
-ax.semilogx(ts[1:-1], root_ood[1:-1], label=r"FT: $\sqrt{L_{ood}(t)}$")
+ax.semilogx(ts[1:], root_ood[1:], label=r"FT: $\sqrt{L_{ood}(t)}$")
 ax.axhline(bound, color="r", ls="--", label="lower bound")
 ax.axhline(0.0, color="k", lw=0.5)
 ax.set(xlabel="t", title=r"FT's OOD error never goes below the bound")

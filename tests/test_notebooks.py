@@ -11,6 +11,8 @@ These tests check that
 * the first code cell enables float64, and no cell reaches into private ``lpft_theory`` names;
 * each notebook ends with exercises followed by a marked solutions section;
 * each notebook executes top to bottom in a fresh ``python3`` kernel (nbclient) without error.
+  The notebooks are executed two at a time (one worker process per notebook, each starting its
+  own kernel), so the default run uses both cores of a 2-core CI machine.
 
 To rebuild the ``.ipynb`` files (with fresh outputs) after editing a ``.py``::
 
@@ -20,10 +22,13 @@ To rebuild the ``.ipynb`` files (with fresh outputs) after editing a ``.py``::
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import pathlib
 import re
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 
@@ -35,6 +40,7 @@ NB_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
 PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
 KERNEL = "python3"  # provided by ipykernel, installed with the `test` extra
 CELL_TIMEOUT = 120  # seconds; a hang guard, not a performance assertion
+WORKERS = 2  # notebooks executed at the same time
 
 
 def _stems() -> list[str]:
@@ -101,12 +107,34 @@ def test_structure_and_public_api(stem):
     assert i_ex is not None and i_sol is not None and i_sol > i_ex, f"{stem}: needs Exercises, then Solutions"
 
 
-@pytest.mark.parametrize("stem", STEMS)
-def test_notebook_executes(stem):
+def run_notebook(stem: str) -> dict:
+    """Execute ``notebooks/<stem>.py`` in a fresh kernel; return ``stem``, ``error`` (None if it ran) and ``seconds``."""
     nb = jupytext.read(NB_DIR / f"{stem}.py")
-    _execute(nb)  # raises CellExecutionError (with the traceback) on any failing cell
+    t0 = time.perf_counter()
+    try:
+        _execute(nb)
+    except Exception as e:  # noqa: BLE001 - CellExecutionError carries the failing cell's traceback
+        return dict(stem=stem, error=f"{type(e).__name__}: {e}", seconds=time.perf_counter() - t0)
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    assert not errors
+    error = f"{errors[0].ename}: {errors[0].evalue}" if errors else None
+    return dict(stem=stem, error=error, seconds=time.perf_counter() - t0)
+
+
+@pytest.fixture(scope="module")
+def executed() -> dict:
+    """Every notebook executed once, ``WORKERS`` at a time (largest first), keyed by stem."""
+    order = sorted(STEMS, key=lambda s: (NB_DIR / f"{s}.py").stat().st_size, reverse=True)
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(order)))
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold JAX threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        return {r["stem"]: r for r in pool.map(run_notebook, order)}
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_notebook_executes(stem, executed, record_property):
+    result = executed[stem]
+    record_property("seconds", round(result["seconds"], 1))
+    assert result["error"] is None, f"{stem} failed:\n{result['error']}"
 
 
 def build(prefixes=()) -> None:
