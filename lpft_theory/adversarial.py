@@ -182,9 +182,9 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
         history = []
         for it in range(steps):
             try:
-                val, (b, obs, ok), g = objective_and_grad(theta, m, Z, sigma, smin, final)
+                val, (b, obs, ok), g = jax.block_until_ready(objective_and_grad(theta, m, Z, sigma, smin, final))
                 val = float(val)
-            except jax.errors.JaxRuntimeError:  # e.g. a singular Newton system in the backward pass
+            except (jax.errors.JaxRuntimeError, RuntimeError):  # e.g. a singular Newton system in the backward pass
                 val, ok, g = -np.inf, False, None
             history.append(val if np.isfinite(val) else None)
             if bar is not None:

@@ -39,9 +39,10 @@ from . import observe, reference, theory
 from .problem import Problem
 
 DEFAULT_GRID = {
-    # (d, k, m, n); the last-but-two is outside the printed regime (k < d - n fails)
-    "shapes": [[8, 1, 2, 4], [10, 1, 4, 5], [12, 2, 4, 8], [16, 2, 6, 6], [12, 2, 5, 10], [20, 3, 6, 12],
-               [40, 3, 8, 16]],
+    # (d, k, m, n). [12, 2, 5, 10] is outside the printed regime (k < d - n fails); the cost per trial
+    # grows with k*m (the reduced state), not with d, so d reaches 40 while k*m stays small.
+    "shapes": [[8, 1, 2, 4], [10, 1, 4, 5], [10, 2, 2, 4], [12, 2, 4, 8], [12, 2, 5, 10], [14, 3, 3, 6],
+               [40, 3, 4, 8]],
     "eps": {"zero_frac": 0.1, "log_frac": 0.45, "log_range": [1e-4, 0.5], "uniform_range": [0.0, 0.5]},
     "head": {"zero_frac": 0.1, "given_frac": 0.4, "random_scale_log10": [-2.0, 1.0], "given_alpha": [-3.0, 3.0],
              "given_noise": 0.3},
@@ -57,6 +58,8 @@ SCREEN_ATOL = 1e-10
 DEFAULT_TRIALS = 10_000
 QUICK_TRIALS = 200
 WORST_CASES = 20
+#: Campaigns smaller than this run in one process (spawning workers costs a compilation each).
+PARALLEL_MIN_TRIALS = 500
 
 
 def load_grid(path=None) -> dict:
@@ -131,13 +134,16 @@ def _groups(problems):
     return out
 
 
-def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progress=None) -> dict:
-    """:func:`observe.observe` over problems of mixed shapes (grouped by k, padded within a group)."""
+def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progress=None, m_by_k=None) -> dict:
+    """:func:`observe.observe` over problems of mixed shapes (grouped by k, padded within a group to
+    ``m_by_k[k]`` if given, else to the group's largest m)."""
     n = len(problems)
     res = None
     for k, idx in sorted(_groups(problems).items()):
         sub = [problems[i] for i in idx]
         M = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in sub)
+        if m_by_k is not None and k in m_by_k:
+            M = max(M, m_by_k[k])
         r = observe.observe(sub, K=k, M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
         if res is None:
             res = {key: np.empty((n,) + v.shape[1:], v.dtype) for key, v in r.items()}
@@ -146,10 +152,80 @@ def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progres
     return res
 
 
+def trial_seed(seed: int, i: int) -> int:
+    """The sampling seed of trial ``i`` of a campaign with ``seed``."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
+def _screen(seeds, grid, rtol, batch_size, progress):
+    problems, metas = [], []
+    for s in seeds:
+        p, meta = sample_trial(s, grid)
+        problems.append(p)
+        metas.append(meta)
+    obs = observe_many(problems, rtol=rtol, atol=SCREEN_ATOL, batch_size=batch_size, progress=progress,
+                       m_by_k=_m_by_k(grid))
+    return problems, metas, obs
+
+
+def _m_by_k(grid) -> dict:
+    """Largest m per k over the grid's shapes: one padded shape (one compilation) per k."""
+    out = {}
+    for d, k, m, n in grid["shapes"]:
+        out[int(k)] = max(out.get(int(k), 0), int(m))
+    return out
+
+
+def _worker(args):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    seeds, grid, rtol, batch_size = args
+    problems, metas, obs = _screen(seeds, grid, rtol, batch_size, None)
+    arrays = [{f: np.asarray(getattr(p, f)) for f in ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
+               if getattr(p, f) is not None} for p in problems]
+    return arrays, metas, obs
+
+
+def _default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _screen_parallel(seeds, grid, rtol, batch_size, workers, bar):
+    """The screen split over ``workers`` processes (spawned; each compiles its own kernels)."""
+    import concurrent.futures
+    import multiprocessing
+
+    import jax.numpy as jnp
+
+    chunk = 256
+    parts = [seeds[i:i + chunk] for i in range(0, len(seeds), chunk)]
+    ctx = multiprocessing.get_context("spawn")
+    results = [None] * len(parts)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+        futs = {ex.submit(_worker, (part, grid, rtol, batch_size)): j for j, part in enumerate(parts)}
+        for fut in concurrent.futures.as_completed(futs):
+            j = futs[fut]
+            results[j] = fut.result()
+            if bar is not None:
+                bar.update(len(parts[j]))
+    problems, metas, obs_parts = [], [], []
+    for arrays, m, o in results:
+        problems += [Problem(**{k: jnp.asarray(v) for k, v in a.items()}) for a in arrays]
+        metas += m
+        obs_parts.append(o)
+    obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
+    return problems, metas, obs
+
+
 def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe.BATCH_SIZE, progress: bool = True,
-                 confirm: bool = True, screen_rtol: float = SCREEN_RTOL) -> dict:
+                 confirm: bool = True, screen_rtol: float = SCREEN_RTOL, workers=None) -> dict:
     """Run the campaign; returns ``dict(rows=[...], problems=[...], elapsed_s=...)``.
 
+    The screen runs in ``workers`` processes (default: min(2, CPU count); 1 = in this process).
     Each row holds the trial's sampling parameters, every bound ingredient, and per statement the
     bound, the observed minimum (tight value where re-checked), margin, holds, applies, vacuous and,
     for violations, the reference status.
@@ -158,18 +234,17 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe
         raise ValueError(f"--trials must be >= 1, got {trials}")
     grid = load_grid() if grid is None else grid
     t0 = time.time()
-    problems, metas = [], []
-    for i in range(trials):
-        p, meta = sample_trial(int(np.random.SeedSequence([seed, i]).generate_state(1)[0]), grid)
-        problems.append(p)
-        metas.append(meta)
+    workers = _default_workers() if workers is None else int(workers)
+    seeds = [trial_seed(seed, i) for i in range(trials)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=trials, desc="check-bound campaign", unit="trial")
-    obs = observe_many(problems, rtol=screen_rtol, atol=SCREEN_ATOL, batch_size=batch_size,
-                       progress=(bar.update if bar is not None else None))
+    if workers > 1 and trials >= PARALLEL_MIN_TRIALS:
+        problems, metas, obs = _screen_parallel(seeds, grid, screen_rtol, batch_size, workers, bar)
+    else:
+        problems, metas, obs = _screen(seeds, grid, screen_rtol, batch_size, bar.update if bar is not None else None)
     if bar is not None:
         bar.close()
     rows = []
@@ -189,7 +264,8 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe
         rows.append(row)
     if recheck:
         idx = sorted(recheck)
-        tight = observe_many([problems[i] for i in idx], rtol=observe.RTOL, atol=observe.ATOL, batch_size=batch_size)
+        tight = observe_many([problems[i] for i in idx], rtol=observe.RTOL, atol=observe.ATOL, batch_size=batch_size,
+                             m_by_k=_m_by_k(grid))
         for j, i in enumerate(idx):
             p, row = problems[i], rows[i]
             row["rechecked"] = True

@@ -32,7 +32,7 @@ def test_exact_facts_hold_in_simulation(rows):
 def test_statistical_statements(rows):
     by = {r["reference"]: r for r in rows}
     assert by["Prop. 3.1 [printed]"]["verdict"] == "holds"
-    assert by["Prop. 3.7 [final]"]["verdict"] == "holds"
+    assert by["Prop. 3.7 [final]"]["verdict"].startswith("holds")
     assert by["Sec. 3 discussion [printed]"]["verdict"] == "holds"
     # LP's OOD loss is O(eps^2) while FT's minimum stays O(1) (the bound): rate close to 2
     assert 1.5 < by["Thm 3.2 [printed]"]["worst_margin"] < 2.5
