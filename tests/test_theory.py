@@ -135,3 +135,25 @@ def test_planted_violation_is_flagged(monkeypatch):
 def test_violation_tolerance_is_relative():
     assert theory.violation_tolerance(0.5, 0.4, 2.0) == pytest.approx(2e-6)
     assert theory.violation_tolerance(float("nan"), 1e-3, 1e-2) == pytest.approx(1e-6)
+
+
+def test_align_representative_rotated_truth():
+    # B* = R B0 with R a rotation by 0.7: the representative aligned with B0 is (B0, R^T v*) and w* is unchanged
+    c, s = math.cos(0.7), math.sin(0.7)
+    R = np.array([[c, -s], [s, c]])
+    B0 = np.zeros((2, 6))
+    B0[0, [0, 2]] = [0.6, 0.8]
+    B0[1, 1] = 1.0
+    Bs = R @ B0
+    vs = np.array([1.0, 2.0])
+    w = Bs.T @ vs
+    X = np.eye(6)[:3]
+    p = Problem.from_arrays(X, X @ w, B0, np.array([1.0, 0.0]), w, B_star=Bs, v_star=vs)
+    q = theory.align_representative(p)
+    np.testing.assert_allclose(np.asarray(q.B_star), B0, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(q.v_star), R.T @ vs, atol=1e-14)
+    np.testing.assert_allclose(np.asarray(q.B_star).T @ np.asarray(q.v_star), w, atol=1e-14)
+    # phi changes with the representative: (v0 . v*)^2 - |v*|^4 with v0 = e1
+    assert theory.bound_ingredients(p)["phi2_printed"] == pytest.approx(1.0 - 25.0)
+    assert theory.bound_ingredients(q)["phi2_printed"] == pytest.approx((R.T @ vs)[0] ** 2 - 25.0)
+    assert theory.bound_ingredients(q)["eps"] == pytest.approx(0.0, abs=1e-7)
