@@ -27,7 +27,7 @@
 # compares with integrating its ODE, and how gradient *flow* (what the theory studies) relates to
 # gradient *descent* (what people run).
 #
-# Everything runs on a laptop CPU in a few seconds. The first code cell switches JAX to float64:
+# Everything runs on a laptop CPU in well under a minute. The first code cell switches JAX to float64:
 # every theory check in this project is done in double precision.
 
 # %%
@@ -268,9 +268,9 @@ for method, mm in methods.items():
 #   5-dimensional subspace. But its OOD loss is small: with $\varepsilon$-good features, $B_0^\top v$ for the
 #   right $v$ is close to $w_\star$ *everywhere*, including $S^\perp$.
 # * **FT** fits the training data perfectly (ID-subspace loss $\approx 0$), yet its OOD loss is
-#   thousands of times larger than LP's. It started from a random head, and to fit the data it changed
-#   the features inside $S$ while leaving their $S^\perp$ part untouched. The head it ends with does
-#   not match those untouched $S^\perp$ features, and the OOD error stays large.
+#   about two thousand times larger than LP's. It fitted the data by changing the features inside $S$
+#   and kept (almost) its random head. On $S^\perp$ its predictor is $\Pi_{S^\perp}B_0^\top v$: the untouched
+#   pretrained features read out by that random head, which has nothing to do with $w_\star$.
 # * **LP-FT** starts FT from a head that already nearly fits. The gradient is small, the features barely
 #   move, and it keeps LP's OOD quality while improving the ID fit.
 #

@@ -113,7 +113,8 @@ print("max |B_full - B_reduced| :", np.max(np.abs(B_t - np.asarray(red.B()))))
 #
 # $$ \|v(t)\|^2 - \|B(t)\|_F^2 = \|v_0\|^2 - \|B_0\|_F^2 = \|v_0\|^2 - k . $$
 #
-# Head and features are locked together: the head can only grow if the features grow by the same amount.
+# Head and features are locked together: the head can only grow if the features grow by the same amount
+# (in squared norm).
 # We check it on the full-coordinate trajectory above.
 
 # %%
@@ -131,8 +132,8 @@ print("largest drift of vv^T - BB^T:", drift.max())
 print("library's balancedness_drift metric:", lt.trajectory_metrics(full)["balancedness_drift"].max())
 
 # %% [markdown]
-# The drift stays at the level of the solver's tolerance ($10^{-10}$ relative), far below the changes
-# of $vv^\top$ and $BB^\top$ themselves.
+# The drift stays below the solver's tolerance ($10^{-10}$ relative), many orders of magnitude below the
+# changes of $vv^\top$ and $BB^\top$ themselves.
 #
 # ## 2.3 The two-dimensional toy, step by step
 #

@@ -257,7 +257,7 @@ print(f"FT's OOD loss: at t = 0 {ft_path[0]:.3e}, smallest on the grid {ft_path.
 #
 # | regime | who wins OOD | why |
 # |---|---|---|
-# | good features, OOD ≠ ID | LP-FT ≈ LP ≫ FT | FT keeps its bad head and distorts the ID features |
+# | good features, OOD ≠ ID | LP-FT ≈ LP, far ahead of FT | FT keeps its bad head and distorts the ID features |
 # | bad features ($\varepsilon \to \sqrt2$) | FT can catch up or win | LP has nothing good to preserve |
 # | OOD ≈ ID ($\delta \to 0$) | FT (and LP-FT) beat LP | the test error lives in $S$, where FT fits exactly |
 #

@@ -224,8 +224,9 @@ plt.show()
 # ## 5.4 Label noise
 #
 # The paper's theory is noiseless ($y = Xw_\star$). With noise, $y = Xw_\star + \sigma\xi$, the flows fit the noisy
-# targets; `Problem.random(..., label_noise=σ)` draws them (and the bound checks refuse such problems:
-# `noise.is_noisy` tells them apart). We measure the **ID test loss** on fresh, clean ID inputs
+# targets; `Problem.random(..., label_noise=σ)` draws them. The paper's statements assume noiseless labels:
+# `noise.is_noisy` tells noisy problems apart, and loading a noisy problem file needs
+# `Problem.load(path, allow_label_noise=True)`. We measure the **ID test loss** on fresh, clean ID inputs
 # (`noise.noisy_metrics`, exact expectation) and the OOD loss, over a few seeds.
 
 # %%
@@ -269,7 +270,7 @@ for method in out:
 # * **WiSE-FT**: $w(\alpha)$ is quadratic, losses are quartic in $\alpha$; here interpolation does not beat the
 #   better endpoint.
 # * **L2-SP** keeps Lemma A.3, breaks balancedness, and in the limit trades ID fit for less feature
-#   change; its limits have LP-like OOD loss, but reaching them takes a time of order $1/\lambda$.
+#   change; its limits have LP-like OOD loss, but reaching them takes much longer than $1/\lambda$.
 # * **GD**: small steps are the flow; steps beyond the stability edge can settle at flatter minima with
 #   smaller heads and better OOD; a slow feature rate reproduces LP-FT.
 # * **Label noise** erodes FT's ID advantage: LP's low capacity averages part of the noise out.
@@ -290,7 +291,7 @@ for method in out:
 #
 # **1.** The derivative of the quartic is a cubic; evaluate the quartic at its real roots in $[0, 1]$ and at
 # the two ends. For this problem the minimum is interior, but barely: at $\alpha \approx 0.99$, and it improves on
-# $\alpha = 1$ (LP-FT) only in the fourth significant digit.
+# $\alpha = 1$ (LP-FT) by about one part in $10^5$.
 #
 # **2.** The gap shrinks by a factor of about 2.3 from $\lambda = 1$ to $10$ and 4.4 from $10$ to $100$: it is heading for
 # the factor 10 per decade of a $1/\lambda$ law (the features relax to $B_0 + O(1/\lambda)$), but $\lambda \le 100$ is not yet
