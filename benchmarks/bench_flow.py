@@ -222,13 +222,13 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
         row = dict(solver=solver, rtol=rtol, atol=atol)
         # batched, one vmap over all N (first call = compile + run)
         t0 = _now()
-        bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=atol, solver=solver)
+        bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=atol, solver=solver, group_size=None)
         _block(bt.v)
         first = _now() - t0
         times = []
         for _ in range(reps):
             t0 = _now()
-            bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=atol, solver=solver)
+            bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=atol, solver=solver, group_size=None)
             _block(bt.v)
             times.append(_now() - t0)
         row["batched_s"] = min(times)
@@ -331,12 +331,12 @@ def bench_d_independence(N, dims, k, m, n, T, rtol, solver, reps, log):
             del q
         rp = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
         del members
-        bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=rtol * 1e-2, solver=solver)  # compile (shape is d-free)
+        bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=rtol * 1e-2, solver=solver, group_size=None)  # compile (shape is d-free)
         _block(bt.v)
         times = []
         for _ in range(reps):
             t0 = _now()
-            bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=rtol * 1e-2, solver=solver)
+            bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=rtol * 1e-2, solver=solver, group_size=None)
             _block(bt.v)
             times.append(_now() - t0)
         rows.append(dict(d=d, build_s=t_build, setup_reduce_s=t_reduce, solve_s=min(times),
@@ -437,7 +437,11 @@ def sample_reduced(key, N, k, m, n, d):
         a = Bs.T @ (vs / jnp.linalg.norm(vs))
         return Z.T @ Z, a, v0, B_S0
 
-    return jax.jit(jax.vmap(one))(jax.random.split(key, N))
+    f = jax.jit(jax.vmap(one))
+    keys = jax.random.split(key, N)
+    block = 2**17  # Z is n·m per member: sample in blocks to bound device memory
+    parts = [f(keys[s : s + block]) for s in range(0, N, block)]
+    return tuple(jnp.concatenate(xs) if len(xs) > 1 else xs[0] for xs in zip(*parts))
 
 
 def bench_gpu(batches, k, m, n, d, T, rtol, chunk, group_size, naive_max, log, smoke=False):

@@ -113,6 +113,19 @@ def stiffness_estimate(G, v, B_S) -> np.ndarray:
     return np.asarray(2.0 * lam * (jnp.sum(v**2, axis=-1) + sB**2))
 
 
+#: Group sizes used by ``group_size="auto"``. On CPU the cost per executed member-step grows with the
+#: vmapped batch (measured 11 µs at 16, 18 µs at 64, 23 µs at 256 on the benchmark machine; BENCHMARKS.md),
+#: on top of the lockstep waste, so small sorted groups win. On accelerators large groups are needed to
+#: fill the device (2**15 is a guess that was not measured here: no GPU was available).
+AUTO_GROUP_SIZE = {"cpu": 16}
+AUTO_GROUP_SIZE_ACCELERATOR = 2**15
+
+
+def default_group_size() -> int:
+    """The group size ``group_size="auto"`` uses on the default backend (see :data:`AUTO_GROUP_SIZE`)."""
+    return AUTO_GROUP_SIZE.get(jax.default_backend(), AUTO_GROUP_SIZE_ACCELERATOR)
+
+
 def as_batched_reduced(problems) -> ReducedProblem:
     """A batched :class:`ReducedProblem` from a batched Problem, a list of Problems or a batched ReducedProblem."""
     if isinstance(problems, ReducedProblem):
@@ -232,7 +245,7 @@ def simulate_batch(
     solver: str = "tsit5",
     steady_solver: str = "kvaerno5",
     max_steps: int = DEFAULT_MAX_STEPS,
-    group_size: Optional[int] = None,
+    group_size="auto",
     sort: bool = True,
     mesh=None,
 ) -> BatchTrajectory:
@@ -244,8 +257,9 @@ def simulate_batch(
         batched :class:`ReducedProblem`.
     method, times, lp_time, rtol, atol, gtol, solver, steady_solver, max_steps : as in ``simulate``
         (LP is always the closed form).
-    group_size : solve in groups of this many members (default: the whole batch in one vmap).
-        Every group is padded to ``group_size`` so all groups share one compilation.
+    group_size : solve in groups of this many members; ``None`` = the whole batch in one vmap;
+        ``"auto"`` (default) = :func:`default_group_size` for the backend. Every group is padded to
+        ``group_size`` so all groups share one compilation.
     sort : with ``group_size``, order members by :func:`stiffness_estimate` before grouping
         (reduces lockstep waste; the output is in the input order either way).
     mesh : a :class:`jax.sharding.Mesh` from :func:`lpft_theory.sharding.batch_mesh` to split
@@ -267,6 +281,10 @@ def simulate_batch(
     N = int(rp.G.shape[0])
     if group_size is None:
         group_size = N
+    elif isinstance(group_size, str):
+        if group_size != "auto":
+            raise ValueError(f"group_size must be a positive int, None or 'auto', got {group_size!r}")
+        group_size = default_group_size()
     group_size = int(group_size)
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .batch import batch_metrics, simulate_batch
+from .batch import batch_metrics, default_group_size, simulate_batch
 from .problem import Problem, atomic_savez
 from .reduced import DEFAULT_N_OOD, reduce
 from .solve import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_RTOL, check_method, check_times
@@ -150,7 +150,7 @@ def run_sweep(
     solver: str = "tsit5",
     memory_bytes: int = DEFAULT_MEMORY_BYTES,
     chunk_size: Optional[int] = None,
-    group_size: int = 64,
+    group_size="auto",
     mesh=None,
     progress: bool = True,
 ) -> SweepTable:
@@ -164,7 +164,8 @@ def run_sweep(
     method, times, rtol, atol, gtol, solver : as in :func:`lpft_theory.solve.simulate`.
     memory_bytes : host-memory budget per chunk (see :func:`member_bytes`).
     chunk_size : cap on members per chunk (default: only the memory budget limits it).
-    group_size : members solved in one vmap inside a chunk (sorted by stiffness).
+    group_size : members solved in one vmap inside a chunk (sorted by stiffness); ``"auto"`` =
+        :func:`lpft_theory.batch.default_group_size`.
     mesh : passed to :func:`~lpft_theory.batch.simulate_batch` (``"all"`` = every device).
     progress : show a tqdm bar.
 
@@ -185,8 +186,10 @@ def run_sweep(
     jobs = [(i, s) for i in range(len(settings)) for s in seeds]
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    if int(group_size) < 1:
-        raise ValueError(f"group_size must be >= 1, got {group_size}")
+    if group_size == "auto":
+        group_size = default_group_size()
+    if isinstance(group_size, str) or int(group_size) < 1:
+        raise ValueError(f"group_size must be >= 1 or 'auto', got {group_size!r}")
 
     def shape_of(setting):
         m = int(setting["m"])
