@@ -236,7 +236,7 @@ plt.show()
 
 # %% [markdown]
 # Every point lies above the red line: on these trials, FT's smallest OOD error is never below the bound,
-# usually by a factor of ten or more. Many trials are *vacuous*: the bound is negative, because
+# typically by a factor of ten or more. Many trials are *vacuous*: the bound is negative, because
 # $\varepsilon$ is not small compared with the $\varphi$-term, and a negative lower bound on a norm says nothing.
 #
 # ## 3.5 Reading the report
@@ -352,7 +352,7 @@ print(f"   reference (DOP853, rtol 1e-11): min_t sqrt(L_ood) = {ref['min_sigma']
 # `Problem.random` also redraws the features, so the other ingredients would move a little.)
 #
 # **2.** In this sample the bound is tightest (observed/bound ≈ 3) for $\|w_\star\|$ of order one and gets looser in
-# both directions, up to a factor of several hundred at $\|w_\star\| \approx 100$. For large targets the factor
+# both directions, up to a few hundred for targets with $\|w_\star\|$ between 10 and 100. For large targets the factor
 # $(1 + \|w_\star\|)^{-2}$ shrinks the bound much faster than the observed error shrinks. With 27 points this is a
 # tendency, not a law: a larger campaign (`trials.csv` has every column) would tell.
 #
