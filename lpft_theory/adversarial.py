@@ -184,7 +184,7 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
             try:
                 val, (b, obs, ok), g = jax.block_until_ready(objective_and_grad(theta, m, Z, sigma, smin, final))
                 val = float(val)
-            except (jax.errors.JaxRuntimeError, RuntimeError):  # e.g. a singular Newton system in the backward pass
+            except Exception:  # noqa: BLE001 - e.g. a singular Newton system in the backward pass (lineax)
                 val, ok, g = -np.inf, False, None
             history.append(val if np.isfinite(val) else None)
             if bar is not None:

@@ -293,7 +293,7 @@ def summarize(result: dict) -> dict:
     out = dict(trials=len(rows), seed=result["seed"], elapsed_s=round(result["elapsed_s"], 1),
                rechecked_tight=result["rechecked"], unconverged=int(sum(not r["converged"] for r in rows)),
                violation_rule=(f"violated iff observed < bound - tol, tol = {theory.VIOLATION_RTOL:g} * "
-                               "max(1, |bound|, observed, ||w*||); observed re-computed at rtol 1e-10 when the "
+                               f"max(|bound|, observed, ||w*||) + {theory.VIOLATION_ATOL:g}; observed re-computed at rtol 1e-10 when the "
                                f"rtol {SCREEN_RTOL:g} screen margin < {RECHECK_RTOL:g} * scale; violations "
                                "re-integrated by reference.py (DOP853, rtol 1e-11)"),
                statements={})

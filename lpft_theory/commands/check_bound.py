@@ -56,7 +56,7 @@ def run(args) -> int:
         bound = "undefined" if r["bound"] is None else f"{r['bound']:.6g}"
         print(f"{r['statement']:20s} bound {bound:>12s}  observed {r['observed']:.6g} at t={r['t_min']:.4g}  "
               f"[{r['loss']}]  {verdict}" + (f"  reference: {r['status']}" if "status" in r else ""))
-    print(f"violated means observed < bound - tol (tol = {theory.VIOLATION_RTOL:g} * max(1, |bound|, observed, ||w*||))")
+    print(f"violated means observed < bound - tol (tol = {theory.VIOLATION_RTOL:g} * max(|bound|, observed, ||w*||) + {theory.VIOLATION_ATOL:g})")
     return 0
 
 
