@@ -153,6 +153,7 @@ def run_sweep(
     group_size="auto",
     mesh=None,
     progress: bool = True,
+    method_options: Optional[Mapping] = None,
 ) -> SweepTable:
     """Run every ``grid`` setting for every seed; return the tidy :class:`SweepTable`.
 
@@ -168,6 +169,11 @@ def run_sweep(
         :func:`lpft_theory.batch.default_group_size`.
     mesh : passed to :func:`~lpft_theory.batch.simulate_batch` (``"all"`` = every device).
     progress : show a tqdm bar.
+    method_options : for the beyond-the-paper methods (``"wise-ft"``, ``"l2sp"``, ``"gd"``,
+        ``"ft-frozen-head"``), the keyword options of :func:`lpft_theory.variants.simulate_variant`
+        (e.g. ``dict(lam=10.0)`` or ``dict(lr_v=0.01, lr_B=0.001, steps=500, save_every=100)``). These
+        methods run one trajectory at a time (no vmap); the ``t`` column then holds their axis
+        (flow time, WiSE-FT α, or GD step) and ``num_steps``/``converged`` are −1.
 
     Columns: ``traj``, ``seed``, the grid keys, ``t``, ``num_steps`` (per trajectory),
     ``converged`` (1/0, −1 without ``inf``) and the metrics of :func:`~lpft_theory.batch.batch_metrics`
@@ -175,13 +181,21 @@ def run_sweep(
     """
     from tqdm.auto import tqdm
 
-    check_method(method)
-    t = check_times(times)
+    from .variants import BEYOND_METHODS
+
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must contain at least one seed")
     if len(set(seeds)) != len(seeds):
         raise ValueError("seeds must be distinct")
+    if method in BEYOND_METHODS:
+        settings = grid_settings(grid, base)
+        jobs = [(i, s) for i in range(len(settings)) for s in seeds]
+        return _run_variant_sweep(jobs, settings, seeds, grid, method, times, dict(method_options or {}), progress)
+    if method_options:
+        raise ValueError(f"method_options are only for {BEYOND_METHODS}, not {method!r}")
+    check_method(method)
+    t = check_times(times)
     settings = grid_settings(grid, base)
     jobs = [(i, s) for i in range(len(settings)) for s in seeds]
     if chunk_size is not None and int(chunk_size) < 1:
@@ -226,6 +240,28 @@ def run_sweep(
     finally:
         bar.close()
     return _tidy(jobs, settings, seeds, grid, t, results)
+
+
+def _run_variant_sweep(jobs, settings, seeds, grid, method, times, options, progress) -> SweepTable:
+    """One :func:`~lpft_theory.variants.simulate_variant` call per job (beyond-the-paper methods)."""
+    from tqdm.auto import tqdm
+
+    from .metrics import trajectory_metrics
+    from .variants import simulate_variant
+
+    results: dict = {}
+    axis = None
+    for j, (i, s) in enumerate(tqdm(jobs, desc=f"sweep {method}", unit="traj", disable=not progress)):
+        run = simulate_variant(Problem.random(seed=s, **settings[i]), method, times, **options)
+        met = trajectory_metrics(run.trajectory)
+        met.pop("perp_drift")  # in reduced coordinates it only shows rounding
+        this_axis = np.asarray(run.trajectory.times, dtype=np.float64)
+        if axis is None:
+            axis = this_axis
+        elif this_axis.shape != axis.shape or not np.array_equal(this_axis, axis):
+            raise ValueError(f"{method}: runs saved at different points ({axis} vs {this_axis}); fix the save grid")
+        results[j] = dict(num_steps=-1, converged=-1, metrics=met)
+    return _tidy(jobs, settings, seeds, grid, axis, results)
 
 
 def _tidy(jobs, settings, seeds, grid, t, results) -> SweepTable:

@@ -92,3 +92,19 @@ def test_grid_and_memory_helpers():
     assert b - a == 8 * 1000 * (32 + 17 + 64 + 16 + 2)
     with pytest.raises(ValueError, match="seeds"):
         run_sweep({"eps": [0.1]}, [], base=BASE)
+
+
+def test_beyond_methods_in_sweeps(table):
+    # L2-SP with lambda = 0 is FT (a known limit): same table values as the FT sweep above
+    l2 = run_sweep(GRID, SEEDS, "l2sp", TIMES, base=BASE, progress=False, method_options=dict(lam=0.0))
+    for key in ("train_loss", "ood_loss", "id_subspace_loss"):
+        np.testing.assert_allclose(l2.columns[key], table.columns[key], rtol=1e-7, atol=1e-12)
+    # WiSE-FT at alpha = 0 is the initial model: OOD loss ||B0^T v0 - w*||^2 computed in numpy
+    w = run_sweep({"eps": [0.3]}, [3], "wise-ft", float("inf"), base=BASE, progress=False,
+                  method_options=dict(alpha=[0.0, 0.5, 1.0]))
+    np.testing.assert_array_equal(w.columns["t"], [0.0, 0.5, 1.0])
+    p = Problem.random(seed=3, eps=0.3, **BASE)
+    e0 = np.asarray(p.B0).T @ np.asarray(p.v0) - np.asarray(p.w_star)
+    assert w.columns["ood_loss"][0] == pytest.approx(e0 @ e0, rel=1e-12)
+    with pytest.raises(ValueError, match="method_options are only for"):
+        run_sweep(GRID, SEEDS, "ft", TIMES, base=BASE, progress=False, method_options=dict(lam=1.0))
