@@ -35,9 +35,8 @@ import numpy as np
 from . import flows
 from ._precision import check_x64
 from .odeint import integrate
-from .problem import Problem
-from .reduced import ReducedProblem, reduce
-from .solve import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, check_times
+from .solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, check_times,
+                    resolve_problem)
 
 INITS = ("random", "lp")
 
@@ -101,20 +100,9 @@ def simulate_frozen_head(problem, times, *, init: str = "random", solver: str = 
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     if solver != "closed" and solver not in SOLVERS:
         raise ValueError(f"solver must be 'closed' or one of {tuple(SOLVERS)}, got {solver!r}")
-    if coords not in ("reduced", "full"):
-        raise ValueError(f"coords must be 'reduced' or 'full', got {coords!r}")
     if coords == "full" and solver == "closed":
         raise ValueError("coords='full' integrates the ODE: pass a diffrax solver, e.g. solver='tsit5'")
-    if isinstance(problem, ReducedProblem):
-        if coords == "full":
-            raise ValueError("coords='full' needs the full Problem, not a ReducedProblem")
-        rp = problem
-    elif isinstance(problem, Problem):
-        rp = reduce(problem)
-    else:
-        raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
-    if rp.G.ndim != 2:
-        raise ValueError("simulate_frozen_head takes one problem, not a batch")
+    rp = resolve_problem(problem, coords, "simulate_frozen_head")
     v_h = rp.v0 if init == "random" else flows.lp_limit(rp)
     vs = jnp.broadcast_to(v_h, (t.size,) + v_h.shape)
     y0 = (v_h, rp.B_S0)

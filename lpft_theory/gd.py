@@ -51,9 +51,7 @@ import numpy as np
 
 from . import flows
 from ._precision import check_x64
-from .problem import Problem
-from .reduced import ReducedProblem, reduce
-from .solve import Trajectory
+from .solve import Trajectory, resolve_problem
 
 INITS = ("random", "lp")
 #: Divergence threshold on ‖v‖² + ‖B_S‖²_F relative to 1 + its initial value.
@@ -245,18 +243,7 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
     lr_v, lr_B, steps = check_rates(lr_v, lr_B, steps)
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    if coords not in ("reduced", "full"):
-        raise ValueError(f"coords must be 'reduced' or 'full', got {coords!r}")
-    if isinstance(problem, ReducedProblem):
-        if coords == "full":
-            raise ValueError("coords='full' needs the full Problem, not a ReducedProblem")
-        rp = problem
-    elif isinstance(problem, Problem):
-        rp = reduce(problem)
-    else:
-        raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
-    if rp.G.ndim != 2:
-        raise ValueError("simulate_gd takes one problem, not a batch")
+    rp = resolve_problem(problem, coords, "simulate_gd")
     if save_at is None:
         save = save_steps(steps, every=save_every)
     else:

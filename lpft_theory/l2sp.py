@@ -49,9 +49,8 @@ import numpy as np
 from . import flows
 from ._precision import check_x64
 from .odeint import integrate
-from .problem import Problem
-from .reduced import ReducedProblem, reduce
-from .solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, check_times)
+from .solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, check_times,
+                    resolve_problem)
 
 #: ``solver="auto"`` switches to the implicit solver above this λ.
 STIFF_LAMBDA = 100.0
@@ -126,18 +125,7 @@ def simulate_l2sp(problem, lam, times, *, init: str = "random", rtol=DEFAULT_RTO
     for name, val in (("solver", solver), ("steady_solver", steady_solver)):
         if val not in SOLVERS:
             raise ValueError(f"{name} must be 'auto' or one of {tuple(SOLVERS)}, got {val!r}")
-    if coords not in ("reduced", "full"):
-        raise ValueError(f"coords must be 'reduced' or 'full', got {coords!r}")
-    if isinstance(problem, ReducedProblem):
-        if coords == "full":
-            raise ValueError("coords='full' needs the full Problem, not a ReducedProblem")
-        rp = problem
-    elif isinstance(problem, Problem):
-        rp = reduce(problem)
-    else:
-        raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
-    if rp.G.ndim != 2:
-        raise ValueError("simulate_l2sp takes one problem, not a batch")
+    rp = resolve_problem(problem, coords, "simulate_l2sp")
     v_start = rp.v0 if init == "random" else flows.lp_limit(rp)
     y0 = (v_start, rp.B_S0)
     lam_a = jnp.asarray(lam, dtype=rp.G.dtype)

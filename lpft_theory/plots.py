@@ -87,7 +87,6 @@ def plot_toy_2d(data) -> Figure:
     B0 = _arr(data["B0"])
     fig = _figure(9.6, 3.9)
     axes = fig.subplots(1, 3, sharex=True, sharey=True)
-    t = _arr(data["times"])
     lo = min(-0.15, float(np.min([_arr(data["path"][m]["w"]).min() for m in ("lp", "ft", "lpft")])) - 0.1)
     hi = max(1.45, float(np.max(w_star)) + 0.25)
     titles = {"lp": "(a) LP", "ft": "(b) FT", "lpft": "(c) LP-FT"}

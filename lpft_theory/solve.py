@@ -19,7 +19,6 @@ from functools import partial
 from typing import Optional, Sequence
 
 import diffrax
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -107,6 +106,27 @@ def check_times(times) -> np.ndarray:
     return t
 
 
+def resolve_problem(problem, coords: str, who: str) -> ReducedProblem:
+    """Check ``coords`` and return the :class:`ReducedProblem` of one (unbatched) problem.
+
+    ``problem`` is a :class:`Problem` (reduced here) or an already reduced problem
+    (only with ``coords="reduced"``). ``who`` names the caller in the batch error.
+    """
+    if coords not in ("reduced", "full"):
+        raise ValueError(f"coords must be 'reduced' or 'full', got {coords!r}")
+    if isinstance(problem, ReducedProblem):
+        if coords == "full":
+            raise ValueError("coords='full' needs the full Problem, not a ReducedProblem")
+        rp = problem
+    elif isinstance(problem, Problem):
+        rp = reduce(problem)
+    else:
+        raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
+    if rp.G.ndim != 2:
+        raise ValueError(f"{who} takes one problem, not a batch; use lpft_theory.batch / lpft_theory.sweeps")
+    return rp
+
+
 def check_method(method: str) -> str:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -164,21 +184,10 @@ def simulate(
             raise ValueError(f"{name} must be one of {tuple(SOLVERS)}, got {val!r}")
     if lp_solver not in ("closed", "ode"):
         raise ValueError(f"lp_solver must be 'closed' or 'ode', got {lp_solver!r}")
-    if coords not in ("reduced", "full"):
-        raise ValueError(f"coords must be 'reduced' or 'full', got {coords!r}")
     lp_time = float(lp_time)
     if math.isnan(lp_time) or lp_time < 0:
         raise ValueError(f"lp_time must be non-negative (inf for the LP limit), got {lp_time}")
-    if isinstance(problem, ReducedProblem):
-        if coords == "full":
-            raise ValueError("coords='full' needs the full Problem, not a ReducedProblem")
-        rp = problem
-    elif isinstance(problem, Problem):
-        rp = reduce(problem)
-    else:
-        raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
-    if rp.G.ndim != 2:
-        raise ValueError("simulate takes one problem; use lpft_theory.sweeps for batches")
+    rp = resolve_problem(problem, coords, "simulate")
 
     finite = t[np.isfinite(t)]
     want_inf = bool(np.isinf(t[-1]))

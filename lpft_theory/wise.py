@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .problem import Problem
-from .reduced import ReducedProblem, reduce
+from .reduced import ReducedProblem
 from .solve import Trajectory, simulate
 
 WISE_FROM = ("init", "lp")

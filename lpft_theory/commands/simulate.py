@@ -8,7 +8,7 @@ import numpy as np
 
 from ..metrics import trajectory_metrics
 from ..problem import atomic_savez
-from ..solve import METHODS, simulate
+from ..solve import simulate
 from . import _beyond
 from ._common import load_problem, parse_times
 
