@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tempfile
 import time
 
@@ -306,7 +307,7 @@ def summarize(result: dict) -> dict:
         reasons = {}
         for r in rows:
             for why in r[st]["reasons"]:
-                key = why.split("(")[0].strip()
+                key = re.sub(r"\s*\((?:\w+=[^,()]*,?\s*)+\)$", "", why)  # drop the "(k=.., n=..)" values
                 reasons[key] = reasons.get(key, 0) + 1
         out["statements"][st] = dict(
             reference=theory.REFERENCES[st], loss=theory.LOSSES[st],
