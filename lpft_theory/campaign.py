@@ -29,7 +29,6 @@ import copy
 import json
 import os
 import re
-import tempfile
 import time
 
 import equinox as eqx
@@ -37,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import observe, reference, theory
+from .atomic import write_text
 from .problem import Problem
 
 DEFAULT_GRID = {
@@ -377,13 +377,6 @@ def markdown_summary(summary: dict, files: list) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _atomic_write(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
 
 def write_report(result: dict, folder) -> dict:
     """Write report.json, summary.md, histogram.png, trials.csv and the worst (≤ 20) violating cases
@@ -405,9 +398,9 @@ def write_report(result: dict, folder) -> dict:
                 files.append(name)
     summary["files"] = files
     summary["grid"] = result["grid"]
-    _atomic_write(os.path.join(folder, "report.json"), json.dumps(summary, indent=2, allow_nan=False,
+    write_text(os.path.join(folder, "report.json"), json.dumps(summary, indent=2, allow_nan=False,
                                                                   default=_json_default))
-    _atomic_write(os.path.join(folder, "summary.md"), markdown_summary(summary, files))
+    write_text(os.path.join(folder, "summary.md"), markdown_summary(summary, files))
     fig = histogram_figure(result)
     tmp = os.path.join(folder, ".histogram.tmp.png")
     fig.savefig(tmp, dpi=120)
@@ -419,7 +412,7 @@ def write_report(result: dict, folder) -> dict:
         vals = [i] + [r[c] for c in cols[1:]] + [r[st][c] for st in theory.STATEMENTS
                                                  for c in ("bound", "observed", "margin", "applies", "holds")]
         lines.append(",".join("" if v is None else (f"{v:.10g}" if isinstance(v, float) else str(v)) for v in vals))
-    _atomic_write(os.path.join(folder, "trials.csv"), "\n".join(lines) + "\n")
+    write_text(os.path.join(folder, "trials.csv"), "\n".join(lines) + "\n")
     return summary
 
 

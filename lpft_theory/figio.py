@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
+
+from .atomic import temp_path
 
 #: Resolution of the PNGs (the README shows them at about 800 px wide).
 PNG_DPI = 110
@@ -70,14 +71,6 @@ def roundtrip(data) -> dict:
     return json.loads(dumps(data))
 
 
-def _tmp(folder, suffix):
-    fd, path = tempfile.mkstemp(suffix=suffix + ".tmp", dir=folder)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)  # mkstemp makes 0600; give the final file the usual permissions
-    return path
-
 
 def write_figure(fig, data, out_dir, name: str) -> list:
     """Save ``fig`` as ``NAME.png`` and ``NAME.pdf`` and ``data`` as ``NAME.json`` in ``out_dir``.
@@ -92,11 +85,11 @@ def write_figure(fig, data, out_dir, name: str) -> list:
     targets = {ext: os.path.join(out_dir, f"{name}.{ext}") for ext in ("png", "pdf", "json")}
     tmps = {}
     try:
-        tmps["png"] = _tmp(out_dir, ".png")
+        tmps["png"] = temp_path(out_dir, ".png")
         fig.savefig(tmps["png"], format="png", dpi=PNG_DPI, metadata=PNG_METADATA)
-        tmps["pdf"] = _tmp(out_dir, ".pdf")
+        tmps["pdf"] = temp_path(out_dir, ".pdf")
         fig.savefig(tmps["pdf"], format="pdf", metadata=PDF_METADATA)
-        tmps["json"] = _tmp(out_dir, ".json")
+        tmps["json"] = temp_path(out_dir, ".json")
         with open(tmps["json"], "w", encoding="utf-8") as f:
             f.write(text)
         for ext, tmp in tmps.items():
@@ -108,21 +101,6 @@ def write_figure(fig, data, out_dir, name: str) -> list:
         raise
     return [targets[ext] for ext in ("png", "pdf", "json")]
 
-
-def write_text(path, text: str) -> None:
-    """Write a text file atomically (temporary file + rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = _tmp(folder, os.path.splitext(path)[1])
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def read_data(path) -> dict:

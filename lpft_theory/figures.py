@@ -35,6 +35,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .atomic import write_text
+
 #: Modules that may register more figures (imported lazily if present).
 EXTRA_FIGURE_MODULES = ("lpft_theory.beyond_figures",)
 
@@ -137,7 +139,7 @@ def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None
         if log:
             log(f"{spec.name}: wrote {spec.name}.png/.pdf/.json")
     index = os.path.join(os.fspath(out_dir), "README.md")
-    figio.write_text(index, index_markdown())
+    write_text(index, index_markdown())
     written.append(index)
     return written
 

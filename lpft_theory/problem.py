@@ -24,7 +24,6 @@ The npz keys of :meth:`Problem.save` are exactly the field names.
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from typing import Optional
 
@@ -35,6 +34,7 @@ import numpy as np
 
 from . import geometry
 from ._precision import check_x64
+from .atomic import atomic_savez  # noqa: F401  (re-exported: lpft_theory.problem.atomic_savez)
 
 #: Relative tolerance on ``||y - X w*|| / (||X||_2 ||w*|| + ||y||)`` (the theory is noiseless).
 LABEL_TOL = 1e-8
@@ -390,19 +390,3 @@ def _sigma(spec, d, cond, rng):
             return 0.5 * (S + S.T)
         raise ValueError(f"sigma_ood must be None, 'identity', 'anisotropic' or a (d, d) array, got {spec!r}")
     return _as_float_array("sigma_ood", spec)
-
-
-def atomic_savez(path, **arrays) -> None:
-    """``np.savez`` to a temporary file next to ``path``, then rename (no half-written files)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".npz.tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise

@@ -22,7 +22,6 @@ import dataclasses
 import io
 import itertools
 import os
-import tempfile
 from typing import Mapping, Optional, Sequence
 
 import jax
@@ -30,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .batch import batch_metrics, default_group_size, simulate_batch
-from .problem import Problem, atomic_savez
+from .atomic import atomic_savez, write_text
+from .problem import Problem
 from .reduced import DEFAULT_N_OOD, reduce
 from .solve import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_RTOL, check_method, check_times
 
@@ -60,7 +60,7 @@ class SweepTable:
         if path.endswith(".npz"):
             atomic_savez(path, **self.columns)
         elif path.endswith(".csv"):
-            _atomic_write_text(path, self.to_csv())
+            write_text(path, self.to_csv())
         else:
             raise ValueError(f"path must end in .npz or .csv, got {path!r}")
 
@@ -84,19 +84,6 @@ def _fmt(x):
         return repr(float(x))
     return str(x)
 
-
-def _atomic_write_text(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def grid_settings(grid: Mapping[str, Sequence], base: Optional[Mapping] = None) -> list:

@@ -15,7 +15,7 @@ import sys
 import time
 
 from ..compare import compare_methods, format_table, summary_ratios
-from ..figio import write_text
+from ..atomic import write_text
 from ..problem import Problem
 
 DEFAULT_PROBLEM = dict(seed=0, d=100, k=4, m=20, n=40, eps=0.05)
