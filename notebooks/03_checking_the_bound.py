@@ -283,8 +283,9 @@ display(Image(os.path.join(report_dir, "histogram.png")))
 # The full campaign (10 000 trials over seven shapes) and an adversarial search (gradient ascent on
 # bound − observed, `check-bound --adversarial`) found problems where FT's OOD error *does* dip below the
 # bound, by more than the tolerance, and the independent reference integrator (`lpft_theory.reference`:
-# full-dimensional scipy DOP853 at rtol $10^{-11}$, no code shared with the fast solver) agrees. Two such
-# cases are kept in the repository's `problems/` folder. We replay them.
+# full-dimensional scipy DOP853 at rtol $10^{-11}$, no code shared with the fast solver) agrees. Three such
+# cases are kept in the repository's `problems/` folder; the third, found by the adversarial search, is a
+# $k = 1$ problem that violates both statements. We replay the first two.
 
 # %%
 found = {name: lt.Problem.load(os.path.join("..", "problems", f"violation_{name}.npz"))
