@@ -41,8 +41,8 @@ from . import flows, sharding
 from ._precision import check_x64
 from .problem import Problem
 from .reduced import ReducedProblem, reduce
-from .solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, _check_tol,
-                    check_method, check_times, ft_solve, ft_steady_state)
+from .solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, Trajectory, check_request,
+                    ft_solve, ft_steady_state)
 
 
 class FlowArgs(eqx.Module):
@@ -266,15 +266,7 @@ def simulate_batch(
         each group over several devices, or ``"all"`` for every visible device (default: no sharding).
     """
     check_x64()
-    check_method(method)
-    t = check_times(times)
-    rtol, atol, gtol = _check_tol("rtol", rtol), _check_tol("atol", atol), _check_tol("gtol", gtol)
-    for name, val in (("solver", solver), ("steady_solver", steady_solver)):
-        if val not in SOLVERS:
-            raise ValueError(f"{name} must be one of {tuple(SOLVERS)}, got {val!r}")
-    lp_time = float(lp_time)
-    if math.isnan(lp_time) or lp_time < 0:
-        raise ValueError(f"lp_time must be non-negative (inf for the LP limit), got {lp_time}")
+    t, rtol, atol, gtol, lp_time = check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_time)
     if mesh == "all":
         mesh = sharding.batch_mesh()
     rp = as_batched_reduced(problems)

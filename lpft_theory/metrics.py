@@ -172,8 +172,9 @@ def trajectory_metrics(traj) -> dict:
     out["perp_drift"] = np.asarray(jax.vmap(perp_drift, in_axes=(0, None, None))(B, B0, rp.U_S))
     if traj.coords == "full":
         Q = rp.basis
-        e_red = jnp.einsum("tkd,tk->td", B, traj.v) @ Q - rp.w_red  # Q^T e; exact if e in span(Q)
-        e_full = jnp.einsum("tkd,tk->td", B, traj.v) - rp.w_red @ Q.T
+        w = jnp.einsum("tkd,tk->td", B, traj.v)
+        e_red = w @ Q - rp.w_red  # Q^T e; exact if e in span(Q)
+        e_full = w - rp.w_red @ Q.T
         out["ood_loss_identity"] = np.asarray(jnp.sum(e_full**2, axis=-1))
         out["ood_loss"] = np.asarray(jnp.einsum("ti,ij,tj->t", e_red, rp.sigma_red, e_red))
     return {name: out[name] for name in METRIC_NAMES}

@@ -106,6 +106,23 @@ def check_times(times) -> np.ndarray:
     return t
 
 
+def check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_time):
+    """Validate the arguments shared by :func:`simulate` and :func:`lpft_theory.batch.simulate_batch`.
+
+    Returns ``(times, rtol, atol, gtol, lp_time)`` as validated numbers.
+    """
+    check_method(method)
+    t = check_times(times)
+    rtol, atol, gtol = _check_tol("rtol", rtol), _check_tol("atol", atol), _check_tol("gtol", gtol)
+    for name, val in (("solver", solver), ("steady_solver", steady_solver)):
+        if val not in SOLVERS:
+            raise ValueError(f"{name} must be one of {tuple(SOLVERS)}, got {val!r}")
+    lp_time = float(lp_time)
+    if math.isnan(lp_time) or lp_time < 0:
+        raise ValueError(f"lp_time must be non-negative (inf for the LP limit), got {lp_time}")
+    return t, rtol, atol, gtol, lp_time
+
+
 def resolve_problem(problem, coords: str, who: str) -> ReducedProblem:
     """Check ``coords`` and return the :class:`ReducedProblem` of one (unbatched) problem.
 
@@ -176,17 +193,9 @@ def simulate(
         ``"full"`` (integrates the (k + kd)-dimensional flow; for verification).
     """
     check_x64()
-    check_method(method)
-    t = check_times(times)
-    rtol, atol, gtol = _check_tol("rtol", rtol), _check_tol("atol", atol), _check_tol("gtol", gtol)
-    for name, val in (("solver", solver), ("steady_solver", steady_solver)):
-        if val not in SOLVERS:
-            raise ValueError(f"{name} must be one of {tuple(SOLVERS)}, got {val!r}")
+    t, rtol, atol, gtol, lp_time = check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_time)
     if lp_solver not in ("closed", "ode"):
         raise ValueError(f"lp_solver must be 'closed' or 'ode', got {lp_solver!r}")
-    lp_time = float(lp_time)
-    if math.isnan(lp_time) or lp_time < 0:
-        raise ValueError(f"lp_time must be non-negative (inf for the LP limit), got {lp_time}")
     rp = resolve_problem(problem, coords, "simulate")
 
     finite = t[np.isfinite(t)]
