@@ -142,7 +142,7 @@ class Problem(eqx.Module):
 
         ``n`` defaults to ``2 m``.
 
-        ``label_noise=σ > 0`` (beyond the paper; see :mod:`lpft_theory.noise`) returns
+        ``label_noise=σ > 0`` (beyond the paper; see :mod:`lpft_theory.variants.noise`) returns
         :math:`y = Xw_\star + σξ`, ξ ~ N(0, I_n) drawn from its own generator
         ``default_rng(noise_seed)`` (``noise_seed`` defaults to ``seed``), so every other
         field is identical to the noiseless problem and σ = 0 changes nothing.

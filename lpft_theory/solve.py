@@ -107,7 +107,7 @@ def check_times(times) -> np.ndarray:
 
 
 def check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_time):
-    """Validate the arguments shared by :func:`simulate` and :func:`lpft_theory.batch.simulate_batch`.
+    """Validate the arguments shared by :func:`simulate` and :func:`lpft_theory.scale.batch.simulate_batch`.
 
     Returns ``(times, rtol, atol, gtol, lp_time)`` as validated numbers.
     """
@@ -140,7 +140,7 @@ def resolve_problem(problem, coords: str, who: str) -> ReducedProblem:
     else:
         raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
     if rp.G.ndim != 2:
-        raise ValueError(f"{who} takes one problem, not a batch; use lpft_theory.batch / lpft_theory.sweeps")
+        raise ValueError(f"{who} takes one problem, not a batch; use lpft_theory.scale.batch / lpft_theory.scale.sweeps")
     return rp
 
 

@@ -58,7 +58,9 @@ import numpy as np
 from IPython.display import Image, Markdown, display
 
 import lpft_theory as lt
-from lpft_theory import campaign, reference, theory
+from lpft_theory.theory import campaign
+from lpft_theory.theory import reference
+from lpft_theory.theory import bounds as theory
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -149,7 +151,7 @@ plt.show()
 # %% [markdown]
 # Here FT's OOD error falls and settles by $t \approx 1$; its minimum over time is (to six digits) the value it
 # settles at. A grid can miss the true minimum, but only from above: every grid value is an error the trajectory
-# actually has. The library's `theory.check_problem` uses `lpft_theory.observe`, which integrates with
+# actually has. The library's `theory.check_problem` uses `lpft_theory.theory.observe`, which integrates with
 # an implicit solver on a dense log grid scaled to the problem's fastest time scale, continues to the steady
 # state, and refines around the minimum. It returns one verdict per statement:
 
@@ -282,7 +284,7 @@ display(Image(os.path.join(report_dir, "histogram.png")))
 #
 # The full campaign (10 000 trials over seven shapes) and an adversarial search (gradient ascent on
 # bound − observed, `check-bound --adversarial`) found problems where FT's OOD error *does* dip below the
-# bound, by more than the tolerance, and the independent reference integrator (`lpft_theory.reference`:
+# bound, by more than the tolerance, and the independent reference integrator (`lpft_theory.theory.reference`:
 # full-dimensional scipy DOP853 at rtol $10^{-11}$, no code shared with the fast solver) agrees. Three such
 # cases are kept in the repository's `problems/` folder; the third, found by the adversarial search, is a
 # $k = 1$ problem that violates both statements. We replay the first two.
@@ -330,7 +332,7 @@ print(f"   reference (DOP853, rtol 1e-11): min_t sqrt(L_ood) = {ref['min_sigma']
 #
 # * The bound has five ingredients: $\cos\theta(R_0, S^\perp)$, $\varphi$, $\varepsilon$, $\|w_\star\|$, and for the final version
 #   $\sigma_{min}(\Sigma)$; each is a few lines of linear algebra.
-# * It bounds $\min_{t\ge0}\sqrt{L_{ood}}$, which `lpft_theory.observe` computes carefully (refined grid, steady state).
+# * It bounds $\min_{t\ge0}\sqrt{L_{ood}}$, which `lpft_theory.theory.observe` computes carefully (refined grid, steady state).
 # * Many random problems give a vacuous bound; where it is not vacuous it usually holds, loosely. But not
 #   always: the project's full search found two confirmed violations (Section 3.6), one of the
 #   reconstructed final statement only, one of both statements.

@@ -29,7 +29,7 @@
 # 3. how much the OOD distribution overlaps the ID subspace.
 #
 # We run small sweeps (a few problems per setting; change `SEEDS` for more) with
-# `lpft_theory.sweeps.run_sweep`, which simulates many random problems of one shape in a single
+# `lpft_theory.scale.sweeps.run_sweep`, which simulates many random problems of one shape in a single
 # batched, compiled solve.
 
 # %%
@@ -43,7 +43,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import lpft_theory as lt
-from lpft_theory.sweeps import run_sweep
+from lpft_theory.scale.sweeps import run_sweep
 
 with warnings.catch_warnings():  # tqdm's notice that notebook progress widgets are not installed
     warnings.simplefilter("ignore")

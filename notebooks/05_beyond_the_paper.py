@@ -19,10 +19,10 @@
 # is messier, and the paper lists several questions it leaves open (THEORY.md §7). The library has
 # modules for four of them, and this notebook takes each for a short walk:
 #
-# 1. **WiSE-FT**: average the weights of the start and the end of fine-tuning (`lpft_theory.wise`);
-# 2. **L2-SP**: fine-tune with a penalty $\lambda\|B - B_0\|_F^2$ that pulls the features back (`lpft_theory.l2sp`);
-# 3. **discrete gradient descent** with finite, possibly layer-wise, learning rates (`lpft_theory.gd`);
-# 4. **label noise** (`lpft_theory.noise`).
+# 1. **WiSE-FT**: average the weights of the start and the end of fine-tuning (`lpft_theory.variants.wise`);
+# 2. **L2-SP**: fine-tune with a penalty $\lambda\|B - B_0\|_F^2$ that pulls the features back (`lpft_theory.variants.l2sp`);
+# 3. **discrete gradient descent** with finite, possibly layer-wise, learning rates (`lpft_theory.variants.gd`);
+# 4. **label noise** (`lpft_theory.variants.noise`).
 #
 # None of this is a theorem of the paper. What we show are measurements on one small problem (or a
 # few seeds): they suggest, they do not prove. Throughout we use notebook 1's problem
@@ -40,7 +40,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import lpft_theory as lt
-from lpft_theory import gd, l2sp, noise, wise
+from lpft_theory.variants import gd
+from lpft_theory.variants import l2sp
+from lpft_theory.variants import noise
+from lpft_theory.variants import wise
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -281,7 +284,7 @@ for method in out:
 #    $\alpha \in [0, 1]$ that minimises the OOD loss (roots of the derivative). Is it interior?
 # 2. **L2-SP approaches LP.** Using the L2-SP runs above, compute $\|w_\lambda - w_{lp}\|$ at $t = \infty$ for
 #    $\lambda = 1, 10, 100$. How fast does it shrink with $\lambda$?
-# 3. **Surgical fine-tuning.** `lpft_theory.frozen_head.simulate_frozen_head(p, times, init="lp")` tunes only
+# 3. **Surgical fine-tuning.** `lpft_theory.variants.frozen_head.simulate_frozen_head(p, times, init="lp")` tunes only
 #    the features under the LP head. Its docstring claims the limit has OOD error
 #    $e = \Pi_{S^\perp}(B_0^\top v_h - w_\star)$. Check it, and compare its OOD loss with LP-FT's.
 
@@ -319,7 +322,7 @@ for lam in lams:
     print(f"lambda = {lam:>6}: |w_lambda - w_lp| = {gap:.3e}   lambda * gap = {lam * gap:.3f}")
 
 # Solution 3
-from lpft_theory import frozen_head
+from lpft_theory.variants import frozen_head
 
 fh = frozen_head.simulate_frozen_head(p, [np.inf], init="lp")
 B0, w_star, X = np.asarray(p.B0), np.asarray(p.w_star), np.asarray(p.X)

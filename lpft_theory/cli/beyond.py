@@ -1,0 +1,176 @@
+"""``lpft-theory simulate`` flags for the beyond-the-paper methods (issue 7) and label noise.
+
+``simulate`` calls :func:`add_arguments` on its parser and hands the run to :func:`run`
+when :func:`handles` says so (a method of :data:`lpft_theory.variants.dispatch.BEYOND_METHODS`, or
+``--label-noise``). No math here: it validates the flag combination, builds the problem,
+calls :func:`lpft_theory.variants.dispatch.simulate_variant` and writes the result atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import warnings
+
+import numpy as np
+
+from ..variants import gd
+from ..variants import l2sp
+from ..variants import noise
+from ..metrics import trajectory_metrics
+from ..problem import Problem, atomic_savez
+from ..variants.dispatch import ALL_METHODS, BEYOND_METHODS, simulate_variant
+from .common import UsageError, parse_random_spec, parse_times
+
+#: flag -> methods that accept it
+_ONLY = {
+    "wise_from": ("wise-ft",), "alpha": ("wise-ft",), "l2sp": ("l2sp",),
+    "lr_v": ("gd",), "lr_B": ("gd",), "steps": ("gd",), "save_every": ("gd",),
+    "init": ("gd", "l2sp", "ft-frozen-head"),
+}
+_FLAG = {"wise_from": "--wise-from", "alpha": "--alpha", "l2sp": "--l2sp", "lr_v": "--lr-v", "lr_B": "--lr-B",
+         "steps": "--steps", "save_every": "--save-every", "init": "--init"}
+#: Fresh ID draws for the ID test loss.
+N_TEST = 1000
+
+
+def add_arguments(p) -> None:
+    g = p.add_argument_group("beyond the paper (issue 7)")
+    g.add_argument("--wise-from", choices=("init", "lp"), default=None,
+                   help="wise-ft: interpolate from (v0, B0) and FT [init, default] or from (v_lp, B0) and LP-FT [lp]")
+    g.add_argument("--alpha", metavar="A1,A2,..", help="wise-ft: interpolation weights, e.g. 0,0.1,0.5,1")
+    g.add_argument("--l2sp", metavar="LAMBDA", type=float, help="l2sp: penalty lambda*||B - B0||_F^2 (lambda >= 0)")
+    g.add_argument("--lr-v", type=float, help="gd: head step size (>= 0)")
+    g.add_argument("--lr-B", type=float, help="gd: feature step size (>= 0)")
+    g.add_argument("--steps", type=int, help="gd: number of steps")
+    g.add_argument("--save-every", type=int, help="gd: save every N steps (default: 101 evenly spaced)")
+    g.add_argument("--init", choices=("random", "lp"), default=None,
+                   help="gd, l2sp, ft-frozen-head: start from the problem's head [random] or from v_lp [lp]")
+    g.add_argument("--label-noise", metavar="SIGMA", type=float,
+                   help="any method: y = X w* + SIGMA * N(0, I) (needs --random; seed via --noise-seed)")
+    g.add_argument("--noise-seed", type=int, help="seed of the label noise (default: the problem seed)")
+
+
+def handles(args) -> bool:
+    """Validate the flag combination; True when :func:`run` must do the run (beyond method or label noise)."""
+    m = args.method
+    if m not in ALL_METHODS:
+        raise UsageError(f"--method must be one of {ALL_METHODS}, got {m!r}")
+    for key, methods in _ONLY.items():
+        if getattr(args, key, None) is not None and m not in methods:
+            raise UsageError(f"{_FLAG[key]} only applies to --method {' / '.join(methods)}, not {m}")
+    if args.noise_seed is not None and args.label_noise is None:
+        raise UsageError("--noise-seed needs --label-noise SIGMA")
+    if args.label_noise is not None:
+        if not (math.isfinite(args.label_noise) and args.label_noise >= 0):
+            raise UsageError(f"--label-noise must be a finite number >= 0, got {args.label_noise}")
+        if args.random is None:
+            raise UsageError("--label-noise needs --random (a problem file's labels are used as they are)")
+    if m == "gd":
+        missing = [f for f in ("--lr-v", "--lr-B", "--steps") if getattr(args, f[2:].replace("-", "_")) is None]
+        if missing:
+            raise UsageError(f"--method gd needs {', '.join(missing)}")
+        if args.times is not None:
+            raise UsageError("--method gd saves at steps (--steps, --save-every), not at --times")
+        try:
+            gd.check_rates(args.lr_v, args.lr_B, args.steps)
+            if args.save_every is not None:
+                gd.save_steps(args.steps, every=args.save_every)
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--method gd: {e}") from None
+    elif args.times is None:
+        raise UsageError(f"--method {m} needs --times T1,T2,.. (e.g. 0,1,10,inf)")
+    if m == "l2sp":
+        if args.l2sp is None:
+            raise UsageError("--method l2sp needs --l2sp LAMBDA")
+        try:
+            l2sp.check_lambda(args.l2sp)
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--l2sp: {e}") from None
+    if m == "wise-ft":
+        if args.alpha is None:
+            raise UsageError("--method wise-ft needs --alpha A1,A2,.. (e.g. 0,0.25,0.5,0.75,1)")
+        if len(parse_times(args.times)) != 1:
+            raise UsageError("--method wise-ft takes one --times value: the FT time of the fine-tuned endpoint (e.g. inf)")
+    return m in BEYOND_METHODS or args.label_noise is not None
+
+
+def _parse_alpha(text):
+    try:
+        return [float(a) for a in text.split(",") if a.strip()]
+    except ValueError:
+        raise UsageError(f"--alpha: expected a comma list of numbers like 0,0.5,1, got {text!r}") from None
+
+
+def _problem(args):
+    if (args.problem is None) == (args.random is None):
+        raise ValueError("give exactly one of --problem P.npz or --random d=..,k=..,m=..,eps=..,seed=..")
+    if args.problem is not None:
+        problem = Problem.load(args.problem, allow_label_noise=True)
+        if problem.batch_shape:
+            raise ValueError(f"--method {args.method}: takes one problem, {args.problem!r} holds a batch "
+                             f"{problem.batch_shape}")
+        return problem
+    spec = parse_random_spec(args.random)
+    if args.label_noise is not None:
+        spec.update(label_noise=args.label_noise, noise_seed=args.noise_seed)
+    return Problem.random(**spec)
+
+
+def run(args) -> int:
+    """Run a beyond-the-paper method (or any method with label noise) and write ``--out``."""
+    m = args.method
+    opts = {}
+    times = None if m == "gd" else parse_times(args.times)
+    if m == "wise-ft":
+        opts.update(alpha=_parse_alpha(args.alpha), wise_from=args.wise_from or "init")
+    elif m == "l2sp":
+        opts.update(lam=args.l2sp, init=args.init or "random")
+    elif m == "gd":
+        opts.update(lr_v=args.lr_v, lr_B=args.lr_B, steps=args.steps, init=args.init or "random",
+                    save_every=args.save_every)
+    elif m == "ft-frozen-head":
+        opts.update(init=args.init or "random")
+    problem = _problem(args)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", gd.DivergenceWarning)
+        res = simulate_variant(problem, m, times, **opts)
+    for w in caught:  # divergence is a recorded result (diverged=1 in --out), reported in one line
+        if issubclass(w.category, gd.DivergenceWarning):
+            print(f"lpft-theory: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    traj = res.trajectory
+    metrics = trajectory_metrics(traj)
+    extra = noise.noisy_metrics(traj, n_test=N_TEST, seed=0)
+    resid = noise.label_residual(problem)
+    info = {k: v for k, v in res.info.items() if v is not None}
+    out = dict(times=traj.times, axis=np.asarray(res.axis), v=np.asarray(traj.v), B=np.asarray(traj.B()),
+               method=np.asarray(m), num_steps=np.asarray(traj.num_steps),
+               converged=np.asarray(-1 if traj.converged is None else int(traj.converged)),
+               id_test_loss=extra["id_test_loss"], id_test_loss_exact=extra["id_test_loss_exact"],
+               label_noise=np.asarray(args.label_noise or 0.0), label_residual=np.asarray(resid["relative"]),
+               noisy=np.asarray(int(noise.is_noisy(problem))), **metrics)
+    for k, v in info.items():
+        if k not in out:
+            out[k] = np.asarray(v)
+    if m == "gd":
+        out["diverged_at"] = np.asarray(-1 if res.info["diverged_at"] is None else res.info["diverged_at"])
+    atomic_savez(args.out, **out)
+    if args.json:
+        summary = dict(method=m, axis=res.axis, out=args.out, num_steps=traj.num_steps, converged=traj.converged,
+                       times=[float(t) for t in traj.times], noisy=bool(noise.is_noisy(problem)),
+                       label_residual=resid["relative"],
+                       info={k: _jsonable(v) for k, v in res.info.items()},
+                       final={k: float(v[-1]) for k, v in {**metrics, **extra}.items()})
+        print(json.dumps(summary, allow_nan=True))
+    return 0
+
+
+def _jsonable(v):
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    if isinstance(v, (np.floating, np.integer, np.bool_)):
+        return v.item()
+    return v

@@ -1,1 +1,0 @@
-"""CLI subcommands; each module has ``register(subparsers)``. See :mod:`lpft_theory.cli`."""

@@ -1,0 +1,430 @@
+r"""Randomised campaign for the FT lower bound (both statements, THEORY.md §4).
+
+Each trial draws a problem from a sampling grid that covers what the issue asks for:
+
+* shapes (d, k, m, n) across the regime, k = 1 included, and one shape outside the
+  submission's printed regime (k < d − n fails) where only the final version applies;
+* ε = d(B₀, B*) from 0 to 0.5 (exact zeros, log-uniform from 1e-4, uniform);
+* the representative (B*, v*) of w* aligned with B₀ (:func:`theory.align_representative`):
+  φ compares v₀ with v*, which is only meaningful in B₀'s coordinates;
+* heads: zero, random N(0, s²I) with s log-uniform over three decades, and *given* heads
+  v₀ = α v* + noise (α uniform in [−3, 3]) — the only way the printed φ² ≥ 0 is reached;
+* ‖w*‖ log-uniform over 1e-2 … 1e2;
+* cos²θ(R₀, S) (``id_overlap``) uniform in [0.01, 0.99], or a uniformly random S;
+* Σ = I or anisotropic Σ with condition number log-uniform in [1, 100];
+* input condition number log-uniform in [1, 10].
+
+Every trial is observed by :mod:`lpft_theory.theory.observe` (batched by padded shape group,
+``jax.vmap``). **Two-stage accuracy**: the screen runs at rtol 1e-7 (its minimum agrees with
+rtol 1e-10 to ~1e-9 relative in our measurements); every trial whose screened margin is below
+:data:`RECHECK_RTOL` (relative) is observed again at rtol 1e-10, and a trial is a *violation* only
+if that tight value is below the bound by more than :func:`theory.violation_tolerance`. Each
+violation is then re-integrated by :mod:`lpft_theory.theory.reference` (full dimension, DOP853,
+rtol 1e-11) and reported as confirmed or unconfirmed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import time
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from . import observe
+from . import reference
+from . import bounds as theory
+from ..atomic import write_text
+from ..problem import Problem
+
+DEFAULT_GRID = {
+    # (d, k, m, n). [12, 2, 5, 10] is outside the printed regime (k < d - n fails); the cost per trial
+    # grows with k*m (the reduced state), not with d, so d reaches 40 while k*m stays small.
+    "shapes": [[8, 1, 2, 4], [10, 1, 4, 5], [10, 2, 2, 4], [12, 2, 4, 8], [12, 2, 5, 10], [14, 3, 3, 6],
+               [40, 3, 4, 8]],
+    "eps": {"zero_frac": 0.1, "log_frac": 0.45, "log_range": [1e-4, 0.5], "uniform_range": [0.0, 0.5]},
+    "head": {"zero_frac": 0.1, "given_frac": 0.4, "random_scale_log10": [-2.0, 1.0], "given_alpha": [-3.0, 3.0],
+             "given_noise": 0.3},
+    "w_star_norm_log10": [-2.0, 2.0],
+    "id_overlap": {"random_subspace_frac": 0.2, "range": [0.01, 0.99]},
+    "sigma": {"anisotropic_frac": 0.5, "cond_log10": [0.0, 2.0]},
+    "input_cond_log10": [0.0, 1.0],
+}
+#: Trials whose screened margin is below RECHECK_RTOL * max(1, |bound|, observed, ||w*||) are re-observed tight.
+RECHECK_RTOL = 1e-4
+SCREEN_RTOL = 1e-7
+SCREEN_ATOL = 1e-10
+DEFAULT_TRIALS = 10_000
+QUICK_TRIALS = 200
+WORST_CASES = 20
+#: Campaigns smaller than this run in one process (spawning workers costs a compilation each).
+PARALLEL_MIN_TRIALS = 500
+
+
+def load_grid(path=None) -> dict:
+    """The default grid, with the top-level keys of a JSON file (if given) replacing it."""
+    grid = copy.deepcopy(DEFAULT_GRID)
+    if path is None:
+        return grid
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ValueError(f"--grid: file {path!r} does not exist")
+    try:
+        with open(path) as f:
+            user = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--grid: {path!r} is not valid JSON ({e})") from None
+    if not isinstance(user, dict):
+        raise ValueError(f"--grid: {path!r} must hold a JSON object")
+    unknown = sorted(set(user) - set(grid))
+    if unknown:
+        raise ValueError(f"--grid: unknown key(s) {unknown}; allowed: {sorted(grid)}")
+    grid.update(user)
+    for s in grid["shapes"]:
+        if not (isinstance(s, (list, tuple)) and len(s) == 4 and all(isinstance(x, int) and x > 0 for x in s)):
+            raise ValueError(f"--grid: shapes must be lists [d, k, m, n] of positive integers, got {s!r}")
+    return grid
+
+
+def sample_trial(seed: int, grid: dict):
+    """One random problem and the parameters that drew it (a dict), from ``numpy.random.default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    d, k, m, n = (int(x) for x in grid["shapes"][rng.integers(len(grid["shapes"]))])
+    e = grid["eps"]
+    u = rng.uniform()
+    if u < e["zero_frac"]:
+        eps = 0.0
+    elif u < e["zero_frac"] + e["log_frac"]:
+        eps = float(np.exp(rng.uniform(*np.log(e["log_range"]))))
+    else:
+        eps = float(rng.uniform(*e["uniform_range"]))
+    wn = float(10 ** rng.uniform(*grid["w_star_norm_log10"]))
+    io = grid["id_overlap"]
+    overlap = None if rng.uniform() < io["random_subspace_frac"] else float(rng.uniform(*io["range"]))
+    sg = grid["sigma"]
+    aniso = rng.uniform() < sg["anisotropic_frac"]
+    scond = float(10 ** rng.uniform(*sg["cond_log10"]))
+    icond = float(10 ** rng.uniform(*grid["input_cond_log10"]))
+    h = grid["head"]
+    u = rng.uniform()
+    head_kind = "zero" if u < h["zero_frac"] else "given" if u < h["zero_frac"] + h["given_frac"] else "random"
+    scale = float(10 ** rng.uniform(*h["random_scale_log10"]))
+    alpha = float(rng.uniform(*h["given_alpha"]))
+    pseed = int(rng.integers(2**31))
+    p = Problem.random(pseed, d=d, k=k, m=m, n=n, eps=eps, head="random" if head_kind == "random" else "zero",
+                       head_scale=scale, w_star_norm=wn, input_cond=icond, id_overlap=overlap,
+                       sigma_ood="anisotropic" if aniso else None, sigma_cond=scond)
+    p = theory.align_representative(p)  # (B*, v*) -> (UB*, Uv*) aligned with B0; w* unchanged
+    if head_kind == "given":
+        vs = np.asarray(p.v_star)
+        noise = h["given_noise"] * np.linalg.norm(vs) * rng.standard_normal(k)
+        p = eqx.tree_at(lambda q: q.v0, p, jnp.asarray(alpha * vs + noise))
+    meta = dict(seed=seed, d=d, k=k, m=m, n=n, eps=eps, w_star_norm=wn, id_overlap=overlap, sigma="anisotropic"
+                if aniso else "identity", sigma_cond=scond if aniso else 1.0, input_cond=icond, head=head_kind,
+                head_scale=scale if head_kind == "random" else None, head_alpha=alpha if head_kind == "given" else None)
+    return p, meta
+
+
+def _groups(problems):
+    """Indices grouped by k, each padded to the group's largest m (one compilation per group)."""
+    out = {}
+    for i, p in enumerate(problems):
+        out.setdefault(int(p.k), []).append(i)
+    return out
+
+
+def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progress=None, m_by_k=None) -> dict:
+    """:func:`observe.observe` over problems of mixed shapes (grouped by k, padded within a group to
+    ``m_by_k[k]`` if given, else to the group's largest m)."""
+    n = len(problems)
+    res = None
+    for k, idx in sorted(_groups(problems).items()):
+        sub = [problems[i] for i in idx]
+        M = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in sub)
+        if m_by_k is not None and k in m_by_k:
+            M = max(M, m_by_k[k])
+        r = observe.observe(sub, K=k, M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
+        if res is None:
+            res = {key: np.empty((n,) + v.shape[1:], v.dtype) for key, v in r.items()}
+        for key, v in r.items():
+            res[key][idx] = v
+    return res
+
+
+def trial_seed(seed: int, i: int) -> int:
+    """The sampling seed of trial ``i`` of a campaign with ``seed``."""
+    return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+
+
+def _screen(seeds, grid, rtol, batch_size, progress):
+    problems, metas = [], []
+    for s in seeds:
+        p, meta = sample_trial(s, grid)
+        problems.append(p)
+        metas.append(meta)
+    obs = observe_many(problems, rtol=rtol, atol=SCREEN_ATOL, batch_size=batch_size, progress=progress,
+                       m_by_k=_m_by_k(grid))
+    return problems, metas, obs
+
+
+def _m_by_k(grid) -> dict:
+    """Largest m per k over the grid's shapes: one padded shape (one compilation) per k."""
+    out = {}
+    for d, k, m, n in grid["shapes"]:
+        out[int(k)] = max(out.get(int(k), 0), int(m))
+    return out
+
+
+def _worker(args):
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import warnings
+
+    warnings.simplefilter("ignore")
+    seeds, grid, rtol, batch_size = args
+    problems, metas, obs = _screen(seeds, grid, rtol, batch_size, None)
+    arrays = [{f: np.asarray(getattr(p, f)) for f in ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
+               if getattr(p, f) is not None} for p in problems]
+    return arrays, metas, obs
+
+
+def _default_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def _screen_parallel(seeds, grid, rtol, batch_size, workers, bar):
+    """The screen split over ``workers`` processes (spawned; each compiles its own kernels)."""
+    import concurrent.futures
+    import multiprocessing
+
+    import jax.numpy as jnp
+
+    chunk = 256
+    parts = [seeds[i:i + chunk] for i in range(0, len(seeds), chunk)]
+    ctx = multiprocessing.get_context("spawn")
+    results = [None] * len(parts)
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+        futs = {ex.submit(_worker, (part, grid, rtol, batch_size)): j for j, part in enumerate(parts)}
+        for fut in concurrent.futures.as_completed(futs):
+            j = futs[fut]
+            results[j] = fut.result()
+            if bar is not None:
+                bar.update(len(parts[j]))
+    problems, metas, obs_parts = [], [], []
+    for arrays, m, o in results:
+        problems += [Problem(**{k: jnp.asarray(v) for k, v in a.items()}) for a in arrays]
+        metas += m
+        obs_parts.append(o)
+    obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
+    return problems, metas, obs
+
+
+def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe.BATCH_SIZE, progress: bool = True,
+                 confirm: bool = True, screen_rtol: float = SCREEN_RTOL, workers=None) -> dict:
+    """Run the campaign; returns ``dict(rows=[...], problems=[...], elapsed_s=...)``.
+
+    The screen runs in ``workers`` processes (default: min(2, CPU count); 1 = in this process).
+    Each row holds the trial's sampling parameters, every bound ingredient, and per statement the
+    bound, the observed minimum (tight value where re-checked), margin, holds, applies, vacuous and,
+    for violations, the reference status.
+    """
+    if trials < 1:
+        raise ValueError(f"--trials must be >= 1, got {trials}")
+    grid = load_grid() if grid is None else grid
+    t0 = time.time()
+    workers = _default_workers() if workers is None else int(workers)
+    seeds = [trial_seed(seed, i) for i in range(trials)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=trials, desc="check-bound campaign", unit="trial")
+    if workers > 1 and trials >= PARALLEL_MIN_TRIALS:
+        problems, metas, obs = _screen_parallel(seeds, grid, screen_rtol, batch_size, workers, bar)
+    else:
+        problems, metas, obs = _screen(seeds, grid, screen_rtol, batch_size, bar.update if bar is not None else None)
+    if bar is not None:
+        bar.close()
+    rows = []
+    recheck = set()
+    for i, (p, meta) in enumerate(zip(problems, metas)):
+        ing = theory.bound_ingredients(p)
+        row = dict(meta, **{f"ing_{k}": v for k, v in ing.items()}, converged=bool(obs["converged"][i]),
+                   steps=int(obs["steps"][i]), rtol=screen_rtol)
+        for st in theory.STATEMENTS:
+            key = "identity" if st.startswith("submission") else "sigma"
+            b = theory.ft_lower_bound(p, st, ing)
+            v = theory.verdict(b, float(obs[f"min_{key}"][i]), float(obs[f"tmin_{key}"][i]))
+            row[st] = v
+            if v["bound"] is not None and v["margin"] < RECHECK_RTOL * max(1.0, abs(v["bound"]), v["observed"],
+                                                                            ing["w_star_norm"]):
+                recheck.add(i)
+        rows.append(row)
+    if recheck:
+        idx = sorted(recheck)
+        tight = observe_many([problems[i] for i in idx], rtol=observe.RTOL, atol=observe.ATOL, batch_size=batch_size,
+                             m_by_k=_m_by_k(grid))
+        for j, i in enumerate(idx):
+            p, row = problems[i], rows[i]
+            row["rechecked"] = True
+            row["converged"] = bool(tight["converged"][j])
+            row["rtol"] = observe.RTOL
+            for st in theory.STATEMENTS:
+                key = "identity" if st.startswith("submission") else "sigma"
+                b = theory.ft_lower_bound(p, st, None)
+                row[st] = theory.verdict(b, float(tight[f"min_{key}"][j]), float(tight[f"tmin_{key}"][j]))
+    if confirm:
+        for i, row in enumerate(rows):
+            flagged = [st for st in theory.STATEMENTS if row[st]["applies"] and row[st]["holds"] is False]
+            if flagged:
+                conf = reference.confirm(problems[i], [row[st] for st in theory.STATEMENTS])
+                for st, c in zip(theory.STATEMENTS, conf):
+                    row[st] = c
+    return dict(rows=rows, problems=problems, elapsed_s=time.time() - t0, trials=trials, seed=seed, grid=grid,
+                rechecked=len(recheck))
+
+
+def summarize(result: dict) -> dict:
+    """Counts per statement: trials, applicable, non-vacuous, violations (confirmed/unconfirmed),
+    unconverged, and the distribution of observed/bound over applicable non-vacuous trials."""
+    rows = result["rows"]
+    out = dict(trials=len(rows), seed=result["seed"], elapsed_s=round(result["elapsed_s"], 1),
+               rechecked_tight=result["rechecked"], unconverged=int(sum(not r["converged"] for r in rows)),
+               violation_rule=(f"violated iff observed < bound - tol, tol = {theory.VIOLATION_RTOL:g} * "
+                               f"max(|bound|, observed, ||w*||) + {theory.VIOLATION_ATOL:g}; observed re-computed at rtol 1e-10 when the "
+                               f"rtol {SCREEN_RTOL:g} screen margin < {RECHECK_RTOL:g} * scale; violations "
+                               "re-integrated by reference.py (DOP853, rtol 1e-11)"),
+               statements={})
+    for st in theory.STATEMENTS:
+        app = [r for r in rows if r[st]["applies"]]
+        nv = [r for r in app if not r[st]["vacuous"] and r[st]["bound"] is not None]
+        viol = [r for r in app if r[st]["holds"] is False]
+        ratios = np.array([r[st]["observed"] / r[st]["bound"] for r in nv])
+        margins = np.array([r[st]["margin"] for r in app if r[st]["margin"] is not None])
+        reasons = {}
+        for r in rows:
+            for why in r[st]["reasons"]:
+                key = re.sub(r"\s*\((?:\w+=[^,()]*,?\s*)+\)$", "", why)  # drop the "(k=.., n=..)" values
+                reasons[key] = reasons.get(key, 0) + 1
+        out["statements"][st] = dict(
+            reference=theory.REFERENCES[st], loss=theory.LOSSES[st],
+            applicable=len(app), non_vacuous=len(nv), vacuous=len(app) - len(nv),
+            violations=len(viol),
+            confirmed_violations=sum(r[st].get("status") == "confirmed violation" for r in viol),
+            unconfirmed=sum(r[st].get("status") == "unconfirmed" for r in viol),
+            unconverged_applicable=sum(not r["converged"] for r in app),
+            not_applicable_reasons=reasons,
+            worst_margin=float(margins.min()) if margins.size else None,
+            ratio_observed_over_bound=(dict(min=float(ratios.min()), q01=float(np.quantile(ratios, 0.01)),
+                                            median=float(np.median(ratios)), max=float(ratios.max()))
+                                       if ratios.size else None),
+        )
+    return out
+
+
+def histogram_figure(result: dict):
+    """Histogram of log10(observed / bound) over applicable, non-vacuous trials, one panel per statement."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(theory.STATEMENTS), figsize=(10, 3.6), constrained_layout=True)
+    for ax, st in zip(axes, theory.STATEMENTS):
+        r = [x[st] for x in result["rows"] if x[st]["applies"] and not x[st]["vacuous"] and x[st]["bound"] is not None]
+        vals = np.log10(np.array([x["observed"] / x["bound"] for x in r])) if r else np.array([])
+        if vals.size:
+            ax.hist(vals, bins=40, color="tab:blue")
+        ax.axvline(0.0, color="tab:red", lw=1.5, label="observed = bound")
+        ax.set_xlabel("log10(min_t sqrt(L_ood) / bound)")
+        ax.set_ylabel("trials")
+        ax.set_title(f"{st}: {len(r)} non-vacuous of {len(result['rows'])}", fontsize=9)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _fmt(x):
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.3g}"
+    return str(x)
+
+
+def markdown_summary(summary: dict, files: list) -> str:
+    """A short markdown report of :func:`summarize`."""
+    lines = [f"# FT lower bound campaign: {summary['trials']} trials (seed {summary['seed']})", "",
+             f"Wall time {summary['elapsed_s']} s; {summary['rechecked_tight']} trials re-observed at rtol 1e-10; "
+             f"{summary['unconverged']} did not reach the steady state within the step budget.", "",
+             f"Rule: {summary['violation_rule']}.", "",
+             "| statement | loss | applicable | non-vacuous | violations (confirmed / unconfirmed) | worst margin | "
+             "min observed/bound | median observed/bound |", "|---|---|---|---|---|---|---|---|"]
+    for st, s in summary["statements"].items():
+        rb = s["ratio_observed_over_bound"] or {}
+        lines.append(f"| {st} | {s['loss']} | {s['applicable']} | {s['non_vacuous']} | {s['violations']} "
+                     f"({s['confirmed_violations']} / {s['unconfirmed']}) | {_fmt(s['worst_margin'])} | "
+                     f"{_fmt(rb.get('min'))} | {_fmt(rb.get('median'))} |")
+    lines += ["", "Not applicable, by reason:", ""]
+    for st, s in summary["statements"].items():
+        for why, c in sorted(s["not_applicable_reasons"].items()):
+            lines.append(f"- {st}: {why}: {c}")
+    if files:
+        lines += ["", "Saved cases (replay with `lpft-theory check-bound --problem FILE --json`):", ""]
+        lines += [f"- `{f}`" for f in files]
+    return "\n".join(lines) + "\n"
+
+
+
+def write_report(result: dict, folder) -> dict:
+    """Write report.json, summary.md, histogram.png, trials.csv and the worst (≤ 20) violating cases
+    per statement as problem .npz files (plus the 3 tightest non-violating cases, for replay)."""
+    folder = os.fspath(folder)
+    os.makedirs(folder, exist_ok=True)
+    summary = summarize(result)
+    rows, problems = result["rows"], result["problems"]
+    files = []
+    for st in theory.STATEMENTS:
+        cand = [(r[st]["margin"], i) for i, r in enumerate(rows) if r[st]["applies"] and r[st]["margin"] is not None]
+        cand.sort()
+        viol = [(mg, i) for mg, i in cand if rows[i][st]["holds"] is False][:WORST_CASES]
+        tight = [(mg, i) for mg, i in cand if rows[i][st]["holds"]][:3]
+        for tag, sel in (("violation", viol), ("tightest", tight)):
+            for rank, (mg, i) in enumerate(sel):
+                name = f"{tag}_{st}_{rank:02d}_trial{i}.npz"
+                problems[i].save(os.path.join(folder, name))
+                files.append(name)
+    summary["files"] = files
+    summary["grid"] = result["grid"]
+    write_text(os.path.join(folder, "report.json"), json.dumps(summary, indent=2, allow_nan=False,
+                                                                  default=_json_default))
+    write_text(os.path.join(folder, "summary.md"), markdown_summary(summary, files))
+    fig = histogram_figure(result)
+    tmp = os.path.join(folder, ".histogram.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, os.path.join(folder, "histogram.png"))
+    cols = ["trial", "seed", "d", "k", "m", "n", "eps", "w_star_norm", "id_overlap", "sigma", "head", "converged"]
+    lines = [",".join(cols + [f"{st}:{c}" for st in theory.STATEMENTS for c in ("bound", "observed", "margin",
+                                                                                  "applies", "holds")])]
+    for i, r in enumerate(rows):
+        vals = [i] + [r[c] for c in cols[1:]] + [r[st][c] for st in theory.STATEMENTS
+                                                 for c in ("bound", "observed", "margin", "applies", "holds")]
+        lines.append(",".join("" if v is None else (f"{v:.10g}" if isinstance(v, float) else str(v)) for v in vals))
+    write_text(os.path.join(folder, "trials.csv"), "\n".join(lines) + "\n")
+    return summary
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+__all__ = ["DEFAULT_GRID", "load_grid", "sample_trial", "run_campaign", "summarize", "write_report",
+           "histogram_figure", "markdown_summary", "observe_many"]
