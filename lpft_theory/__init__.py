@@ -12,7 +12,8 @@ Enable float64 before use (the library warns, it never flips the flag)::
 
 from .problem import Problem, RegimeWarning, validate
 from .reduced import ReducedProblem, reduce
-from .solve import METHODS, Trajectory, simulate
+from .solve import METHODS, simulate
+from .trajectory import Trajectory
 from .metrics import trajectory_metrics, head_alignment_error, principal_angle_cosines
 from .geometry import feature_distance, feature_distance_numerical, feature_distance_bounds
 from .flows import lp_closed_form, lp_limit

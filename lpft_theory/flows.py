@@ -8,10 +8,11 @@ Training loss (paper's normalisation, no 1/n, no 1/2) [printed]:
 * **LP**: :math:`\dot v = -\nabla_v\hat L(v,B_0)`, :math:`\dot B = 0`.
 * **FT**: :math:`\dot v = -\nabla_v\hat L`, :math:`\dot B = -\nabla_B\hat L`.
 
-Fields take ``(t, state, rp)`` (diffrax's signature) with ``rp`` a
-:class:`~lpft_theory.reduced.ReducedProblem`; the ``*_full`` versions take the
-full-dimensional :class:`~lpft_theory.problem.Problem` and are used for verification
-(Lemma A.3 is only testable there) and benchmarks.
+Fields take ``(t, state, flow)`` (diffrax's signature) with ``flow`` the
+:class:`~lpft_theory.reduced.FlowView` of a reduced problem (``rp.flow``); they are solved by the
+one driver :mod:`lpft_theory.integrate`. :func:`ft_field_full` takes the full-dimensional
+:class:`~lpft_theory.problem.Problem` and is used for verification (Lemma A.3 is only testable
+there) and benchmarks. See ``docs/theory.md`` §2–3.
 """
 
 from __future__ import annotations
@@ -20,22 +21,24 @@ from typing import Callable
 
 import jax.numpy as jnp
 
+from .integrate import field_norm
 
-def residual(rp, v, B_S):
+
+def residual(flow, v, B_S):
     r"""S-space residual :math:`r = G(B_S^\top v - a_\star)` (equals :math:`Z^\top(XB^\top v - y)`)."""
-    return rp.G @ (B_S.T @ v - rp.a_star)
+    return flow.G @ (B_S.T @ v - flow.a_star)
 
 
-def lp_field(t, v, rp):
+def lp_field(t, v, flow):
     r"""LP vector field in reduced coordinates: :math:`\dot v = -2B_{S,0}\,r`."""
-    B = rp.B_S0
-    return -2.0 * B @ residual(rp, v, B)
+    B = flow.B_S0
+    return -2.0 * B @ residual(flow, v, B)
 
 
-def ft_field(t, state, rp):
+def ft_field(t, state, flow):
     r"""FT vector field in reduced coordinates: :math:`(\dot v, \dot B_S) = (-2B_Sr, -2vr^\top)`."""
     v, B_S = state
-    r = residual(rp, v, B_S)
+    r = residual(flow, v, B_S)
     return (-2.0 * B_S @ r, -2.0 * jnp.outer(v, r))
 
 
@@ -47,28 +50,21 @@ def ft_field_full(t, state, problem):
     return (-2.0 * B @ g, -2.0 * jnp.outer(v, g))
 
 
-def lp_field_full(t, v, problem):
-    """LP vector field on the full problem (B frozen at B0)."""
-    B = problem.B0
-    r = problem.X @ (B.T @ v) - problem.y
-    return -2.0 * B @ (problem.X.T @ r)
+def ft_gradient_norm(flow, v, B_S):
+    r"""Euclidean norm of the full FT gradient :math:`(\nabla_v\hat L, \nabla_B\hat L)` at a reduced state.
 
-
-def ft_gradient_norm(rp, v, B_S):
-    r"""Euclidean norm of the full FT gradient :math:`(\nabla_v\hat L, \nabla_B\hat L)`.
-
-    Exact in reduced coordinates: :math:`\nabla_B\hat L` has rows in S, so its norm
-    equals that of :math:`\nabla_{B_S}`.
+    Exact in reduced coordinates: :math:`\nabla_B\hat L` has rows in S, so its norm equals that of
+    :math:`\nabla_{B_S}`. It is the norm of :func:`ft_field`, the quantity the t = ∞ test of
+    :mod:`lpft_theory.integrate` compares with its threshold.
     """
-    dv, dB = ft_field(0.0, (v, B_S), rp)
-    return jnp.sqrt(jnp.sum(dv**2) + jnp.sum(dB**2))
+    return field_norm(ft_field, flow, (v, B_S))
 
 
-def lp_closed_form(rp) -> Callable:
+def lp_closed_form(flow) -> Callable:
     r"""Exact LP flow :math:`v(t) = v_\infty + e^{-tA}(v_0 - v_\infty)` as a ``predict(t)`` closure.
 
     :math:`A = 2B_0X^\top XB_0^\top = 2B_{S,0}GB_{S,0}^\top` and
-    :math:`b = 2B_0X^\top y = 2B_{S,0}Ga_\star` (THEORY.md §2). With
+    :math:`b = 2B_0X^\top y = 2B_{S,0}Ga_\star` (``docs/theory.md`` §2). With
     :math:`A = V\Lambda V^\top` the coordinates :math:`\alpha = V^\top v` evolve as
     :math:`\alpha_i(t) = \alpha_i(0) - \operatorname{expm1}(-\lambda_it)(\beta_i/\lambda_i - \alpha_i(0))`
     (accurate at small t). Directions with :math:`\lambda_i = 0` (XB₀ᵀ not injective)
@@ -77,16 +73,29 @@ def lp_closed_form(rp) -> Callable:
 
     The eigendecomposition is computed once; ``predict`` accepts a scalar or an
     array of times (returns shape ``times.shape + (k,)``).
+
+    Arguments:
+        flow: a :class:`~lpft_theory.reduced.FlowView` (``rp.flow``) or a
+            :class:`~lpft_theory.reduced.ReducedProblem` (both have ``G``, ``a_star``, ``B_S0``, ``v0``).
+
+    Raises:
+        TypeError: ``flow`` is neither (for example a full :class:`~lpft_theory.problem.Problem`:
+            reduce it first with :func:`lpft_theory.reduce`).
     """
-    B = rp.B_S0
-    A = 2.0 * B @ rp.G @ B.T
+    from .reduced import FlowView, ReducedProblem
+
+    if not isinstance(flow, (FlowView, ReducedProblem)):
+        raise TypeError(f"lp_closed_form takes a ReducedProblem (lpft_theory.reduce(problem)) or its .flow view, "
+                        f"got {type(flow).__name__}")
+    B = flow.B_S0
+    A = 2.0 * B @ flow.G @ B.T
     A = 0.5 * (A + A.T)
-    b = 2.0 * B @ (rp.G @ rp.a_star)
+    b = 2.0 * B @ (flow.G @ flow.a_star)
     lam, V = jnp.linalg.eigh(A)
     tol = lam.shape[-1] * jnp.finfo(lam.dtype).eps * jnp.max(jnp.abs(lam))
     pos = lam > tol
     safe = jnp.where(pos, lam, 1.0)
-    alpha0 = V.T @ rp.v0
+    alpha0 = V.T @ flow.v0
     beta = V.T @ b
     target = jnp.where(pos, beta / safe, alpha0)  # limit of each eigen-coordinate
 
@@ -100,6 +109,6 @@ def lp_closed_form(rp) -> Callable:
     return predict
 
 
-def lp_limit(rp):
+def lp_limit(flow):
     r""":math:`v_{lp}^\infty`: the least-squares head nearest :math:`v_0` (unique when XB₀ᵀ is injective)."""
-    return lp_closed_form(rp)(jnp.inf)
+    return lp_closed_form(flow)(jnp.inf)

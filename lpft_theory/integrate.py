@@ -1,96 +1,350 @@
-r"""A generic diffrax driver for the beyond-the-paper flows (L2-SP, frozen-head FT).
+r"""The one integration driver: every flow of the package is solved here, and only here.
 
-The core :mod:`lpft_theory.solve` integrates the LP and FT fields only. The variants in
-:mod:`lpft_theory.l2sp` and :mod:`lpft_theory.frozen_head` have vector fields with
-extra arguments (e.g. the penalty λ), so they share this small driver:
+A *flow* is a vector field ``field(t, y, args)`` (diffrax's signature) on a pytree state ``y``:
+FT, LP, L2-SP, frozen-head FT, the observer's segments and the adversarial surrogate all hand
+their field to this module. It owns
 
-* :func:`solve_field` integrates ``field(t, y, args)`` from t = 0 and saves at ``ts``;
-* :func:`steady_state` integrates until ``grad_norm(args, y) <= gtol`` (the t = ∞ limit).
+* the solver table :data:`SOLVERS` and the default tolerances;
+* save-at handling (:func:`solve_at`: from t = 0, saved at increasing finite times);
+* the steady state, i.e. the t = ∞ limit (:func:`solve_to_steady`): integrate until the field's
+  norm falls below a threshold. For a gradient flow :math:`\dot y = -\nabla J(y)` the field's norm
+  *is* the gradient norm, so no flow has to supply its own stopping test;
+* short segments between two times (:func:`advance`, used inside other jitted code);
+* the step budget and the one error type of a failed solve (:class:`SolverError`);
+* the host-level entry :func:`integrate` (validated times, ``t = 0`` only, ``inf`` last) and its
+  batched twin :func:`integrate_batch` (``jax.vmap`` of the same cores over a leading axis, in
+  groups sorted by an ordering key to cut lockstep waste).
 
-``field`` and ``grad_norm`` are static (hashable functions); tolerances, times and
-``args`` are traced, so changing them does not recompile.
+Tolerances, times and thresholds are traced arrays, so changing them never recompiles; the field,
+the solver and the step budget are static.
+
+See ``docs/theory.md`` §2–3 for the flows and the reduced coordinates they run in.
 """
 
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
+from typing import Callable, Optional
 
 import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .solve import DEFAULT_MAX_STEPS, SOLVERS, STEADY_STATE_HORIZON
+#: Solvers by name. ``kvaerno5`` (L-stable, implicit) is the default of the t = ∞ search: near the
+#: minimum FT is stiff, an explicit solver sits at its stability limit there.
+SOLVERS = {
+    "tsit5": diffrax.Tsit5,
+    "dopri5": diffrax.Dopri5,
+    "dopri8": diffrax.Dopri8,
+    "kvaerno5": diffrax.Kvaerno5,
+}
+DEFAULT_SOLVER = "tsit5"
+DEFAULT_STEADY_SOLVER = "kvaerno5"
+DEFAULT_RTOL = 1e-10
+DEFAULT_ATOL = 1e-12
+#: Stop criterion for t = inf: ‖field‖ <= gtol · max(1, ‖field at the start‖).
+DEFAULT_GTOL = 1e-10
+#: Horizon searched for the steady state when t = inf is requested.
+STEADY_STATE_HORIZON = 1e8
+DEFAULT_MAX_STEPS = 2**21
+
+#: Forward-only solves (no reverse-mode derivative needed) use a plain ``lax.while_loop``:
+#: much cheaper under ``vmap`` than the default checkpointed loop.
+FORWARD = diffrax.ForwardMode()
+
+
+class SolverError(RuntimeError):
+    """A diffrax solve did not finish: the step budget ran out or the step size collapsed.
+
+    The message names what to change (``max_steps``, the tolerances, or a stiff solver).
+    """
+
+
+def check_solver(name: str, what: str = "solver") -> str:
+    """``name`` must be a key of :data:`SOLVERS`; returns it."""
+    if name not in SOLVERS:
+        raise ValueError(f"{what} must be one of {tuple(SOLVERS)}, got {name!r}")
+    return name
+
+
+def field_norm(field: Callable, args, y) -> jax.Array:
+    r"""Euclidean norm of ``field(0, y, args)`` over every leaf: the gradient norm of a gradient flow."""
+    leaves = jax.tree_util.tree_leaves(field(0.0, y, args))
+    return jnp.sqrt(sum(jnp.sum(x**2) for x in leaves))
+
+
+def _diffeqsolve(field, args, y0, t0, t1, rtol, atol, *, solver, max_steps, saveat, event=None, adjoint=None):
+    """The one call of ``diffrax.diffeqsolve`` in the package (adaptive PID step control, never throws)."""
+    kwargs = {} if adjoint is None else dict(adjoint=adjoint)
+    return diffrax.diffeqsolve(
+        diffrax.ODETerm(field), SOLVERS[solver](), t0=t0, t1=t1, dt0=None, y0=y0, args=args, saveat=saveat,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event, max_steps=max_steps,
+        throw=False, **kwargs,
+    )
+
+
+def _ok(sol):
+    return sol.result == diffrax.RESULTS.successful
+
+
+@partial(jax.jit, static_argnames=("field", "solver", "max_steps", "forward"))
+def solve_at(field, args, y0, ts, rtol, atol, *, solver=DEFAULT_SOLVER, max_steps=DEFAULT_MAX_STEPS,
+             forward: bool = True):
+    """Integrate ``field`` from t = 0 and save at the finite times ``ts`` (``ts[-1] > 0``).
+
+    Pure, jitted and vmappable. ``forward=False`` keeps diffrax's checkpointed adjoint so the
+    solve can be differentiated (the adversarial search).
+
+    Returns:
+        ``(ys, num_steps, ok)``: the states at ``ts`` (leading axis T), the accepted + rejected
+        steps, and whether the solve finished.
+    """
+    sol = _diffeqsolve(field, args, y0, jnp.zeros((), ts.dtype), ts[-1], rtol, atol, solver=solver,
+                       max_steps=max_steps, saveat=diffrax.SaveAt(ts=ts), adjoint=FORWARD if forward else None)
+    return sol.ys, sol.stats["num_steps"], _ok(sol)
 
 
 @partial(jax.jit, static_argnames=("field", "solver", "max_steps"))
-def solve_field(field, args, y0, ts, rtol, atol, *, solver="tsit5", max_steps=DEFAULT_MAX_STEPS):
-    """Integrate ``field`` from t = 0 and save at ``ts`` (finite, ``ts[-1] > 0``).
+def solve_to_steady(field, args, y0, t0, threshold, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER,
+                    max_steps=DEFAULT_MAX_STEPS):
+    """Integrate ``field`` from ``(t0, y0)`` until ``field_norm <= threshold`` (the t = ∞ limit).
 
-    Returns ``(ys, num_steps, ok)``.
-    """
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), SOLVERS[solver](), t0=jnp.zeros((), ts.dtype), t1=ts[-1], dt0=None, y0=y0,
-        args=args, saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps, throw=False,
-    )
-    return sol.ys, sol.stats["num_steps"], sol.result == diffrax.RESULTS.successful
-
-
-@partial(jax.jit, static_argnames=("field", "grad_norm", "solver", "max_steps"))
-def steady_state(field, grad_norm, args, y0, t0, gtol, rtol, atol, *, solver="kvaerno5", max_steps=DEFAULT_MAX_STEPS):
-    """Integrate ``field`` from ``(t0, y0)`` until ``grad_norm(args, y) <= gtol``.
-
-    Returns ``(y_end, num_steps, reached)``.
+    Returns:
+        ``(y_end, num_steps, reached)``; ``reached`` is False when the horizon
+        (:data:`STEADY_STATE_HORIZON`) or the step budget ran out first.
     """
 
     def cond_fn(t, y, args, **kwargs):
-        return grad_norm(args, y) <= gtol
+        return field_norm(field, args, y) <= threshold
 
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(field), SOLVERS[solver](), t0=t0, t1=t0 + STEADY_STATE_HORIZON, dt0=None, y0=y0,
-        args=args, saveat=diffrax.SaveAt(t1=True), stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        event=diffrax.Event(cond_fn), max_steps=max_steps, throw=False,
-    )
+    sol = _diffeqsolve(field, args, y0, t0, t0 + STEADY_STATE_HORIZON, rtol, atol, solver=solver,
+                       max_steps=max_steps, saveat=diffrax.SaveAt(t1=True), event=diffrax.Event(cond_fn),
+                       adjoint=FORWARD)
     y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
-    return y_end, sol.stats["num_steps"], grad_norm(args, y_end) <= gtol
+    return y_end, sol.stats["num_steps"], field_norm(field, args, y_end) <= threshold
 
 
-def integrate(field, grad_norm, args, y0, t, *, rtol, atol, gtol, solver, steady_solver, max_steps, what):
-    """Save ``field``'s solution at the validated times ``t`` (``inf`` allowed last).
+def advance(field, args, y, t0, t1, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER, max_steps=4096):
+    """Integrate from ``(t0, y)`` to ``t1`` (``t1 == t0`` returns ``y``); for use inside jitted code.
 
-    ``gtol`` is relative: the t = ∞ search stops at ``grad_norm <= gtol * max(1, grad_norm(y0))``.
-    Returns ``(ys, num_steps, converged)`` with ``converged`` None when ``inf`` was not asked for.
-    Raises ``RuntimeError`` when a finite-time solve fails (step budget exhausted).
+    Returns:
+        ``(y(t1), num_steps, ok)``.
     """
+    sol = _diffeqsolve(field, args, y, t0, t1, rtol, atol, solver=solver, max_steps=max_steps,
+                       saveat=diffrax.SaveAt(t1=True), adjoint=FORWARD)
+    return jax.tree_util.tree_map(lambda x: x[-1], sol.ys), sol.stats["num_steps"], _ok(sol)
+
+
+def failure_message(what: str, max_steps: int, members=None) -> str:
+    """The one message of a failed solve, with the options that fix it."""
+    who = "" if members is None else f" for batch member(s) {list(members)[:10]}"
+    return (f"{what}: the diffrax solve did not finish{who} (max_steps={max_steps} exhausted or step size "
+            "collapsed); raise max_steps (CLI: --max-steps), loosen rtol/atol, or use the stiff solver kvaerno5")
+
+
+def _split_times(t):
     t = np.asarray(t, dtype=np.float64)
     finite = t[np.isfinite(t)]
+    return finite, bool(t.size and np.isinf(t[-1]))
+
+
+def _stack_like(y0, T, lead=()):
+    """``y0`` repeated T times along a new time axis (after ``lead`` batch axes)."""
+    n = len(lead)
+    return jax.tree_util.tree_map(
+        lambda a: jnp.broadcast_to(jnp.expand_dims(a, n), a.shape[:n] + (T,) + a.shape[n:]), y0)
+
+
+def integrate(field: Callable, args, y0, times, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+              gtol: float = DEFAULT_GTOL, solver: str = DEFAULT_SOLVER,
+              steady_solver: str = DEFAULT_STEADY_SOLVER, max_steps: int = DEFAULT_MAX_STEPS,
+              what: str = "flow", threshold_from=None):
+    r"""Save the solution of ``field`` at the validated ``times`` (increasing, ``inf`` allowed last).
+
+    Arguments:
+        field: ``field(t, y, args)``, static (a module-level function).
+        args: the field's arguments (a pytree; traced).
+        y0: the state at t = 0.
+        times: validated save times (:func:`lpft_theory.solve.check_times`).
+        gtol: relative stop criterion of the t = ∞ search,
+            :math:`\|f(y)\| \le g_{tol}\max(1, \|f(y_s)\|)` with :math:`y_s` = ``threshold_from``
+            (default ``y0``): the start of the flow the limit belongs to.
+        what: the flow's name, for the error message.
+
+    Returns:
+        ``(ys, num_steps, converged)``; ``converged`` is None when ``inf`` was not asked for.
+
+    Raises:
+        SolverError: a finite-time solve did not finish.
+    """
+    finite, want_inf = _split_times(times)
     T = finite.size
     if T == 0:
-        ys = jax.tree_util.tree_map(lambda a: a[None][:0], y0)
-        steps = 0
+        ys, steps = _stack_like(y0, 0), 0
     elif finite[-1] == 0.0:
-        ys = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (T,) + a.shape), y0)
-        steps = 0
+        ys, steps = _stack_like(y0, T), 0
     else:
-        ys, steps, ok = solve_field(field, args, y0, jnp.asarray(finite), jnp.asarray(rtol), jnp.asarray(atol),
-                                    solver=solver, max_steps=int(max_steps))
+        ys, steps, ok = solve_at(field, args, y0, jnp.asarray(finite), jnp.asarray(rtol), jnp.asarray(atol),
+                                 solver=solver, max_steps=int(max_steps))
         if not bool(ok):
-            raise RuntimeError(f"{what}: the diffrax solve did not finish (max_steps={max_steps} exhausted or step "
-                               "size collapsed); raise max_steps or loosen rtol/atol")
+            raise SolverError(failure_message(what, max_steps))
         steps = int(steps)
     converged = None
-    if np.isinf(t[-1]):
+    if want_inf:
         start = jax.tree_util.tree_map(lambda a: a[-1], ys) if T else y0
         t0 = float(finite[-1]) if T else 0.0
-        target = gtol * max(1.0, float(grad_norm(args, y0)))
-        if float(grad_norm(args, start)) <= target:
+        ref = y0 if threshold_from is None else threshold_from
+        target = gtol * max(1.0, float(field_norm(field, args, ref)))
+        if float(field_norm(field, args, start)) <= target:  # already stationary
             y_inf, more, ok = start, 0, True
         else:
-            y_inf, more, ok = steady_state(field, grad_norm, args, start, jnp.asarray(t0), jnp.asarray(target),
-                                           jnp.asarray(rtol), jnp.asarray(atol), solver=steady_solver,
-                                           max_steps=int(max_steps))
+            y_inf, more, ok = solve_to_steady(field, args, start, jnp.asarray(t0), jnp.asarray(target),
+                                              jnp.asarray(rtol), jnp.asarray(atol), solver=steady_solver,
+                                              max_steps=int(max_steps))
         ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[None]]), ys, y_inf)
         steps += int(more)
         converged = bool(ok)
     return ys, steps, converged
+
+
+# ---------------------------------------------------------------------------
+# batched: the same cores, vmapped over a leading axis of (args, y0), in groups
+
+
+@lru_cache(maxsize=None)
+def batched_solve_at(field, solver: str, max_steps: int):
+    """The vmapped :func:`solve_at` as ``fn((args, y0), (ts, rtol, atol))`` (cached per field, solver and budget).
+
+    The function :func:`integrate_batch` runs per group; :func:`jit_cached` jits it once.
+    """
+
+    def fn(batched, replicated):
+        args, y0 = batched
+        ts, rtol, atol = replicated
+        return jax.vmap(lambda a, y: solve_at(field, a, y, ts, rtol, atol, solver=solver, max_steps=max_steps))(
+            args, y0)
+
+    return fn
+
+
+@lru_cache(maxsize=None)
+def _batched_steady(field, solver, max_steps):
+    def fn(batched, replicated):
+        args, y0, threshold = batched
+        t0, rtol, atol = replicated
+        return jax.vmap(lambda a, y, g: solve_to_steady(field, a, y, t0, g, rtol, atol, solver=solver,
+                                                        max_steps=max_steps))(args, y0, threshold)
+
+    return fn
+
+
+_jitted: dict = {}
+
+
+def jit_cached(fn):
+    """``jax.jit(fn)``, cached so that every group of every batch reuses one compilation per shape."""
+    if fn not in _jitted:
+        _jitted[fn] = jax.jit(fn)
+    return _jitted[fn]
+
+
+def run_grouped(fn, batched, replicated, order, group_size: int, mesh=None):
+    """Apply ``fn(batched, replicated)`` to groups of members taken in ``order`` (each group padded to
+    ``group_size`` by repeating its last member, so all groups share one compilation); un-permute.
+
+    With a ``mesh`` each group is split over its devices (:func:`lpft_theory.scale.sharding.run_sharded`).
+    """
+    n = len(order)
+    outs = []
+    for start in range(0, n, group_size):
+        idx = order[start : start + group_size]
+        idx_p = np.concatenate([idx, np.repeat(idx[-1:], group_size - idx.size)]) if idx.size < group_size else idx
+        part = jax.tree_util.tree_map(lambda a: jnp.asarray(a)[idx_p], batched)
+        if mesh is None:
+            out = jit_cached(fn)(part, replicated)
+        else:
+            from .scale import sharding
+
+            out = sharding.run_sharded(fn, part, replicated, mesh=mesh)
+        outs.append(jax.tree_util.tree_map(lambda a: a[: idx.size], out))
+    cat = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs, axis=0), *outs)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.arange(n)
+    return jax.tree_util.tree_map(lambda a: a[inverse], cat)
+
+
+def lockstep_work(steps, order, group_size: int) -> dict:
+    r"""Lockstep accounting of grouped vmapped solves.
+
+    A group :math:`g` costs :math:`|g|\max_{i\in g}s_i` member-steps instead of :math:`\sum_{i\in g}s_i`;
+    returns ``member_steps`` (Σ s_i), ``lockstep_steps`` (padding included), ``waste`` (1 − their ratio)
+    and ``groups``.
+    """
+    steps = np.asarray(steps, dtype=np.int64)
+    total = int(steps.sum())
+    lock = groups = 0
+    for start in range(0, steps.size, group_size):
+        idx = order[start : start + group_size]
+        lock += group_size * int(steps[idx].max()) if idx.size else 0
+        groups += 1
+    return dict(member_steps=total, lockstep_steps=lock, waste=(1.0 - total / lock) if lock else 0.0, groups=groups)
+
+
+def integrate_batch(field: Callable, args, y0, times, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
+                    gtol: float = DEFAULT_GTOL, solver: str = DEFAULT_SOLVER,
+                    steady_solver: str = DEFAULT_STEADY_SOLVER, max_steps: int = DEFAULT_MAX_STEPS,
+                    what: str = "flow", order: Optional[np.ndarray] = None, group_size: Optional[int] = None,
+                    mesh=None):
+    """:func:`integrate` for every member of a batch (leading axis N of ``args`` and ``y0``).
+
+    Member ``i`` equals ``integrate(field, args[i], y0[i], times)`` to rounding. Members are solved
+    in groups of ``group_size`` (default: all at once) taken in ``order`` (default: as given).
+
+    Returns:
+        ``(ys, num_steps, converged, work)``: states (N, T, ...), steps (N,), converged (N,) or None,
+        and the lockstep accounting (:func:`lockstep_work`).
+
+    Raises:
+        SolverError: some member's finite-time solve did not finish.
+    """
+    N = int(jax.tree_util.tree_leaves(y0)[0].shape[0])
+    order = np.arange(N) if order is None else np.asarray(order)
+    group_size = N if group_size is None else min(int(group_size), N)
+    finite, want_inf = _split_times(times)
+    T = finite.size
+    steps = np.zeros(N, dtype=np.int64)
+    if T == 0:
+        ys = _stack_like(y0, 0, lead=(N,))
+    elif finite[-1] == 0.0:
+        ys = _stack_like(y0, T, lead=(N,))
+    else:
+        rep = (jnp.asarray(finite), jnp.asarray(rtol), jnp.asarray(atol))
+        ys, s, ok = run_grouped(batched_solve_at(field, solver, int(max_steps)), (args, y0), rep, order,
+                                group_size, mesh)
+        ok = np.asarray(ok)
+        if not ok.all():
+            raise SolverError(failure_message(what, max_steps, np.flatnonzero(~ok).tolist()))
+        steps += np.asarray(s, dtype=np.int64)
+    work = lockstep_work(steps, order, group_size)
+    converged = None
+    if want_inf:
+        start = jax.tree_util.tree_map(lambda a: a[:, -1], ys) if T else y0
+        t_start = float(finite[-1]) if T else 0.0
+        norm = jax.vmap(lambda a, y: field_norm(field, a, y))
+        threshold = gtol * jnp.maximum(1.0, norm(args, y0))
+        rep = (jnp.asarray(t_start), jnp.asarray(rtol), jnp.asarray(atol))
+        y_end, s, reached = run_grouped(_batched_steady(field, steady_solver, int(max_steps)),
+                                        (args, start, threshold), rep, order, group_size, mesh)
+        still = np.asarray(norm(args, start) <= threshold)  # already stationary: keep the state, no steps
+        y_end = jax.tree_util.tree_map(
+            lambda a, b: jnp.where(still.reshape((-1,) + (1,) * (a.ndim - 1)), b, a), y_end, start)
+        s = np.where(still, 0, np.asarray(s, dtype=np.int64))
+        more = lockstep_work(s, order, group_size)
+        work = dict(member_steps=work["member_steps"] + more["member_steps"],
+                    lockstep_steps=work["lockstep_steps"] + more["lockstep_steps"], groups=work["groups"])
+        work["waste"] = 1.0 - work["member_steps"] / work["lockstep_steps"] if work["lockstep_steps"] else 0.0
+        steps += s
+        converged = still | np.asarray(reached)
+        ys = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b[:, None]], axis=1), ys, y_end)
+    return ys, steps, converged, work

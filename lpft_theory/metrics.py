@@ -2,8 +2,8 @@ r"""Losses, feature distances, distortion and invariants, from reduced states.
 
 Every function takes a :class:`~lpft_theory.reduced.ReducedProblem` ``rp`` and a state
 ``(v, B_S)`` for one time and returns a scalar; :func:`trajectory_metrics` maps them
-over a :class:`~lpft_theory.solve.Trajectory`. Notation of ``shared/THEORY.md`` §1:
-:math:`e = B^\top v - w_\star`, S = rowspace(X).
+over a :class:`~lpft_theory.trajectory.Trajectory` (any method, batched or not). Notation of
+``docs/theory.md`` §1: :math:`e = B^\top v - w_\star`, S = rowspace(X).
 """
 
 from __future__ import annotations
@@ -85,9 +85,14 @@ def balancedness_drift(v, B_S, v_init, B_S_init):
 
 
 def perp_drift(B, B0, U_S):
-    r"""Lemma A.3: :math:`\|(B - B_0)\Pi_{S^\perp}\|_2` for full matrices B (k, d)."""
+    r"""Lemma A.3: :math:`\|(B - B_0)\Pi_{S^\perp}\|_2` for full matrices B (k, d).
+
+    The spectral norm of the k×d matrix :math:`P = (B-B_0)\Pi_{S^\perp}` is computed as
+    :math:`\sqrt{\lambda_{\max}(PP^\top)}` from its k×k Gram matrix: O(k·d) memory, never d×d.
+    """
     D = B - B0
-    return jnp.linalg.norm(D - (D @ U_S) @ U_S.T, ord=2)
+    P = D - (D @ U_S) @ U_S.T
+    return jnp.sqrt(jnp.maximum(jnp.linalg.eigvalsh(P @ P.T)[-1], 0.0))
 
 
 def head_alignment_error(v0, v_star, absolute: bool = True):
@@ -149,11 +154,28 @@ def _state_metrics(rp, v, B_S, v_init, B_S_init):
     )
 
 
-_state_metrics_t = jax.jit(jax.vmap(_state_metrics, in_axes=(None, 0, 0, None, None)))
+_state_metrics_t = jax.vmap(_state_metrics, in_axes=(None, 0, 0, None, None))
 
 
-def trajectory_metrics(traj) -> dict:
-    r"""All metrics at every saved time of a :class:`~lpft_theory.solve.Trajectory`, as numpy arrays (T,).
+@jax.jit
+def _metrics(rp, v, B_S, v_init, B_init):
+    return _state_metrics_t(rp, v, B_S, v_init, B_init)
+
+
+@jax.jit
+def _metrics_batched(rp, v, B_S, v_init, B_init):
+    return jax.vmap(_state_metrics_t)(rp, v, B_S, v_init, B_init)
+
+
+def _perp_one(rp, B):
+    r""":func:`perp_drift` of every saved B (T, k, d) of one member; O(k·d) memory per time (a k×k Gram matrix)."""
+    B0 = rp.lift_B(rp.B_S0)
+    return jax.vmap(perp_drift, in_axes=(0, None, None))(B, B0, rp.U_S)
+
+
+def trajectory_metrics(traj, perp: bool = True) -> dict:
+    r"""All metrics at every saved point of a :class:`~lpft_theory.trajectory.Trajectory`, as numpy arrays:
+    shape (T,), or (N, T) for a batched trajectory.
 
     * ``feature_distance``: Procrustes value to B* (= d(B, B*) for orthonormal rows, an
       upper bound otherwise; NaN when B* is unknown); ``feature_distance_lower`` a lower
@@ -162,19 +184,21 @@ def trajectory_metrics(traj) -> dict:
     * ``perp_drift``: :math:`\|(B(t) - B_0)\Pi_{S^\perp}\|_2` (Lemma A.3). For
       ``coords="full"`` trajectories it is measured on the integrated B; for reduced
       ones B's S⊥ part is frozen by construction and the value only shows rounding.
+      It needs the lifted B (memory T·k·d per member); ``perp=False`` leaves it out.
     * For ``coords="full"``, the OOD losses are evaluated on the full B too.
     """
     rp = traj.rp
-    out = _state_metrics_t(rp, traj.v, traj.B_S, traj.initial[0], traj.initial[1])
-    out = {k: np.asarray(v) for k, v in out.items()}
-    B = traj.B()
-    B0 = rp.lift_B(rp.B_S0)
-    out["perp_drift"] = np.asarray(jax.vmap(perp_drift, in_axes=(0, None, None))(B, B0, rp.U_S))
+    fn = _metrics_batched if traj.batched else _metrics
+    out = {k: np.asarray(v) for k, v in fn(rp, traj.v, traj.B_S, traj.initial[0], traj.initial[1]).items()}
+    names = [n for n in METRIC_NAMES if perp or n != "perp_drift"]
+    if perp:
+        B = traj.B()
+        out["perp_drift"] = np.asarray(jax.vmap(_perp_one)(rp, B) if traj.batched else _perp_one(rp, B))
     if traj.coords == "full":
         Q = rp.basis
-        w = jnp.einsum("tkd,tk->td", B, traj.v)
+        w = jnp.einsum("tkd,tk->td", traj.B(), traj.v)
         e_red = w @ Q - rp.w_red  # Q^T e; exact if e in span(Q)
         e_full = w - rp.w_red @ Q.T
         out["ood_loss_identity"] = np.asarray(jnp.sum(e_full**2, axis=-1))
         out["ood_loss"] = np.asarray(jnp.einsum("ti,ij,tj->t", e_red, rp.sigma_red, e_red))
-    return {name: out[name] for name in METRIC_NAMES}
+    return {name: out[name] for name in names}

@@ -1,6 +1,6 @@
 r"""Reduced coordinates: everything the flows and metrics touch is O(k·m) or O(m²).
 
-Derived in ``shared/THEORY.md`` §3. Let :math:`U_S \in \mathbb{R}^{d\times m}` be an
+Derived in ``docs/theory.md`` §3. Let :math:`U_S \in \mathbb{R}^{d\times m}` be an
 orthonormal basis of :math:`S = \operatorname{rowspace}(X)`, :math:`Z = XU_S`,
 :math:`G = Z^\top Z`. Split :math:`B = B_S U_S^\top + B_\perp` with
 :math:`B_\perp = B_0(I - U_SU_S^\top)`; by Lemma A.3 the FT flow never changes
@@ -34,6 +34,22 @@ from .problem import Problem
 
 #: Number of OOD draws x ~ N(0, Σ) used for the OOD distortion metric.
 DEFAULT_N_OOD = 256
+
+
+class FlowView(eqx.Module):
+    r"""What the vector fields read, and nothing else: the one view of a reduced problem for every flow.
+
+    ``G`` (m, m) = ZᵀZ, ``a_star`` (m,) = the least-squares target in S-coordinates, ``B_S0`` (k, m) =
+    :math:`B_0U_S`, ``v0`` (k,) the initial head. Keeping the d-sized basis and the metric draws out of
+    the solve keeps them off the accelerator. Batched views carry a leading axis on every field.
+    Padding to a larger (k, m) with zero rows, columns and entries is exact (the padded
+    coordinates are fixed points of every field), which the observer uses to share compilations.
+    """
+
+    G: jax.Array
+    a_star: jax.Array
+    B_S0: jax.Array
+    v0: jax.Array
 
 
 class ReducedProblem(eqx.Module):
@@ -73,6 +89,11 @@ class ReducedProblem(eqx.Module):
     def B_S0(self) -> jax.Array:
         """:math:`B_0U_S` (k, m), the S-part of the pretrained features."""
         return self.B0_red[..., :, : self.m]
+
+    @property
+    def flow(self) -> FlowView:
+        """The :class:`FlowView` the vector fields read."""
+        return FlowView(G=self.G, a_star=self.a_star, B_S0=self.B_S0, v0=self.v0)
 
     @property
     def U_S(self) -> jax.Array:

@@ -280,7 +280,7 @@ for v0_neg in (-0.5, -1.0):
 # ## 2.4 Distortion on ID and OOD inputs
 #
 # The paper measures feature distortion directly in deep networks: the average change
-# $\|(B - B_0)x\|$ of the features of an input $x$, over ID and over OOD inputs (THEORY.md §6). On
+# $\|(B - B_0)x\|$ of the features of an input $x$, over ID and over OOD inputs (`docs/theory.md` §6). On
 # Living-17 it found 0.0188 for ID and 0.0167 for OOD inputs after FT, and about 20 times less change
 # with LP-FT.
 #

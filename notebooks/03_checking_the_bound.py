@@ -20,7 +20,7 @@
 # ingredient by hand on one problem, compare with the library, then test the bound against simulation on
 # many random problems with a *campaign*, and learn to read the campaign's report.
 #
-# Two versions of the theorem exist (THEORY.md §4), and the library checks both, labelled:
+# Two versions of the theorem exist (`docs/theory.md` §4), and the library checks both, labelled:
 #
 # * **`submission-thm-3.1`** [as printed in the ICLR submission]. If $\cos\theta_k(R_0, S^\perp) > 0$, then for all $t$
 #
@@ -58,8 +58,7 @@ import numpy as np
 from IPython.display import Image, Markdown, display
 
 import lpft_theory as lt
-from lpft_theory.theory import campaign
-from lpft_theory.theory import reference
+from lpft_theory.theory import campaign, reference
 from lpft_theory.theory import bounds as theory
 
 np.set_printoptions(precision=4, suppress=True)
@@ -316,7 +315,7 @@ print(f"   reference (DOP853, rtol 1e-11): min_t sqrt(L_ood) = {ref['min_sigma']
 #
 # * the **$k = 1$ case** violates only the *final* statement. Its printed $\varphi^2$ is negative, so the submission's
 #   statement is undefined there, and it is the final version's $|\varphi^2|$ that produces a bound at all. The
-#   final version is our *reconstruction* (THEORY.md: its appendix was not available to us), so this case
+#   final version is our *reconstruction* (`docs/theory.md` §4: its appendix was not available to us), so this case
 #   says that the reconstruction, as written, is false there. It does not by itself refute the camera-ready theorem,
 #   whose exact conditions we could not check.
 # * the **$k = 2$ case** violates *both* statements, including the submission's as printed. It is an

@@ -16,7 +16,7 @@
 # # 4. LP-FT, and when it helps
 #
 # The paper's practical message is a recipe: *linear-probe first, then fine-tune*. In its deep-network
-# experiments (THEORY.md §6), averaged over ten distribution shifts, FT beat LP by 2% in
+# experiments (`docs/theory.md` §6), averaged over ten distribution shifts, FT beat LP by 2% in
 # distribution but lost by 7% out of distribution, while LP-FT beat FT by 1% ID and 10% OOD.
 # The same paper is careful about when this should work: it needs **good pretrained features** and a
 # **real gap between ID and OOD**. With worse features, or when the OOD data look like the ID data
@@ -261,7 +261,7 @@ print(f"FT's OOD loss: at t = 0 {ft_path[0]:.3e}, smallest on the grid {ft_path.
 # | bad features ($\varepsilon \to \sqrt2$) | FT can catch up or win | LP has nothing good to preserve |
 # | OOD ≈ ID ($\delta \to 0$) | FT (and LP-FT) beat LP | the test error lives in $S$, where FT fits exactly |
 #
-# The deep-network caveats of the paper (THEORY.md §6) reappear as exact statements in the linear model.
+# The deep-network caveats of the paper (`docs/theory.md` §6) reappear as exact statements in the linear model.
 #
 # ## Exercises
 #

@@ -16,7 +16,7 @@
 # # 5. Beyond the paper
 #
 # The paper analyses three methods (LP, FT, LP-FT) under gradient flow with noiseless labels. Practice
-# is messier, and the paper lists several questions it leaves open (THEORY.md §7). The library has
+# is messier, and the paper lists several questions it leaves open (`docs/theory.md` §7). The library has
 # modules for four of them, and this notebook takes each for a short walk:
 #
 # 1. **WiSE-FT**: average the weights of the start and the end of fine-tuning (`lpft_theory.variants.wise`);
@@ -40,10 +40,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import lpft_theory as lt
-from lpft_theory.variants import gd
-from lpft_theory.variants import l2sp
-from lpft_theory.variants import noise
-from lpft_theory.variants import wise
+from lpft_theory.variants import gd, l2sp, noise, wise
 
 np.set_printoptions(precision=4, suppress=True)
 
@@ -70,7 +67,8 @@ for method, mm in ref.items():
 alphas = np.linspace(0.0, 1.0, 41)
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
 for wise_from, color in (("init", "C1"), ("lp", "C2")):
-    traj, info = wise.wise_ft(p, alphas, wise_from=wise_from)
+    traj = wise.wise_ft(p, alphas, wise_from=wise_from)
+    info = traj.info
     mm = lt.trajectory_metrics(traj)
     quartic = np.polynomial.polynomial.polyval(alphas, info["ood_loss_poly"])
     print(f"from {wise_from:>4}: largest |quartic - measured| OOD loss: {np.max(np.abs(quartic - mm['ood_loss'])):.1e}")
@@ -166,11 +164,11 @@ for eta in etas:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", gd.DivergenceWarning)  # recorded in the result instead
         res = gd.simulate_gd(p, eta, eta, 20000, gtol=1e-10, save_at=save_at)
-    mm = lt.trajectory_metrics(res.trajectory)
-    v_end = np.asarray(res.trajectory.v)[-1]
-    rows.append((eta, res.stability_ratio_start, res.diverged, mm["ood_loss"][-1], np.linalg.norm(v_end), res.stability_ratio_end))
-    print(f"eta = {eta:.3f}: rho at start {res.stability_ratio_start:4.2f}  "
-          + ("DIVERGED" if res.diverged else f"end: OOD {mm['ood_loss'][-1]:.3e}, |v| {np.linalg.norm(v_end):.2f}, rho {res.stability_ratio_end:.2f}"))
+    mm = lt.trajectory_metrics(res)
+    v_end = np.asarray(res.v)[-1]
+    rows.append((eta, res.info["stability_ratio_start"], res.info["diverged"], mm["ood_loss"][-1], np.linalg.norm(v_end), res.info["stability_ratio_end"]))
+    print(f"eta = {eta:.3f}: rho at start {res.info['stability_ratio_start']:4.2f}  "
+          + ("DIVERGED" if res.info["diverged"] else f"end: OOD {mm['ood_loss'][-1]:.3e}, |v| {np.linalg.norm(v_end):.2f}, rho {res.info['stability_ratio_end']:.2f}"))
 
 ok = [r for r in rows if not r[2]]
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
@@ -204,13 +202,13 @@ eta_Bs = [3e-3, 1e-3, 1e-4, 1e-5]
 layer = {}
 for eta_B in eta_Bs:
     res = gd.simulate_gd(p, 0.1, eta_B, 20000, gtol=1e-10, save_at=save_at)
-    layer[eta_B] = lt.trajectory_metrics(res.trajectory)
+    layer[eta_B] = lt.trajectory_metrics(res)
     mm = layer[eta_B]
     print(f"eta_v = 0.1, eta_B = {eta_B:.0e}: OOD {mm['ood_loss'][-1]:.3e}  train loss {mm['train_loss'][-1]:.1e}  "
           f"distortion {mm['distortion_id'][-1]:.3f}")
 
 fig, ax = plt.subplots(figsize=(5.5, 3.5))
-steps = np.asarray(res.trajectory.times)
+steps = np.asarray(res.times)
 for i, eta_B in enumerate(eta_Bs):
     ax.loglog(steps[1:], layer[eta_B]["ood_loss"][1:], color=plt.cm.viridis(i / len(eta_Bs)), label=rf"$\eta_B$ = {eta_B:.0e}")
 ax.axhline(ref["lpft"]["ood_loss"][-1], color="k", ls="--", lw=1, label="LP-FT (flow)")
@@ -307,7 +305,8 @@ for method in out:
 
 # %%
 # Solution 1
-traj, info = wise.wise_ft(p, alphas, wise_from="lp")
+traj = wise.wise_ft(p, alphas, wise_from="lp")
+info = traj.info
 poly = np.polynomial.Polynomial(info["ood_loss_poly"])
 crit = [r.real for r in poly.deriv().roots() if abs(r.imag) < 1e-12 and 0 <= r.real <= 1]
 cands = np.array([0.0, 1.0] + crit)

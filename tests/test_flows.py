@@ -16,7 +16,7 @@ SHAPE = dict(d=12, k=2, m=4, n=8)
 
 
 def full_ft_rhs(X, y):
-    """FT gradient flow of L(v,B) = ||X B^T v - y||^2 on the flattened state (v, B), from THEORY.md §1."""
+    """FT gradient flow of L(v,B) = ||X B^T v - y||^2 on the flattened state (v, B), from docs/theory.md §1."""
     def rhs(t, s, k=None):
         k = rhs.k
         v, B = s[:k], s[k:].reshape(k, -1)

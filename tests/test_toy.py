@@ -1,4 +1,4 @@
-"""The 2-D toy (THEORY.md §5): closed forms against an independent scipy integration."""
+"""The 2-D toy (docs/theory.md §5): closed forms against an independent scipy integration."""
 
 import math
 

@@ -15,9 +15,7 @@ import warnings
 
 import numpy as np
 
-from ..variants import gd
-from ..variants import l2sp
-from ..variants import noise
+from ..variants import gd, l2sp, noise
 from ..metrics import trajectory_metrics
 from ..problem import Problem, atomic_savez
 from ..variants.dispatch import ALL_METHODS, BEYOND_METHODS, simulate_variant
@@ -135,19 +133,18 @@ def run(args) -> int:
     problem = _problem(args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", gd.DivergenceWarning)
-        res = simulate_variant(problem, m, times, **opts)
+        traj = simulate_variant(problem, m, times, **opts)
     for w in caught:  # divergence is a recorded result (diverged=1 in --out), reported in one line
         if issubclass(w.category, gd.DivergenceWarning):
             print(f"lpft-theory: warning: {' '.join(str(w.message).split())}", file=sys.stderr)
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    traj = res.trajectory
     metrics = trajectory_metrics(traj)
     extra = noise.noisy_metrics(traj, n_test=N_TEST, seed=0)
     resid = noise.label_residual(problem)
-    info = {k: v for k, v in res.info.items() if v is not None}
-    out = dict(times=traj.times, axis=np.asarray(res.axis), v=np.asarray(traj.v), B=np.asarray(traj.B()),
-               method=np.asarray(m), num_steps=np.asarray(traj.num_steps),
+    info = {k: v for k, v in traj.info.items() if v is not None}
+    out = dict(times=traj.times, axis=np.asarray(traj.axis), v=np.asarray(traj.v), B=np.asarray(traj.B()),
+               method=np.asarray(m), solver=np.asarray(traj.solver), num_steps=np.asarray(traj.num_steps),
                converged=np.asarray(-1 if traj.converged is None else int(traj.converged)),
                id_test_loss=extra["id_test_loss"], id_test_loss_exact=extra["id_test_loss_exact"],
                label_noise=np.asarray(args.label_noise or 0.0), label_residual=np.asarray(resid["relative"]),
@@ -156,13 +153,13 @@ def run(args) -> int:
         if k not in out:
             out[k] = np.asarray(v)
     if m == "gd":
-        out["diverged_at"] = np.asarray(-1 if res.info["diverged_at"] is None else res.info["diverged_at"])
+        out["diverged_at"] = np.asarray(-1 if traj.info["diverged_at"] is None else traj.info["diverged_at"])
     atomic_savez(args.out, **out)
     if args.json:
-        summary = dict(method=m, axis=res.axis, out=args.out, num_steps=traj.num_steps, converged=traj.converged,
+        summary = dict(method=m, axis=traj.axis, out=args.out, num_steps=traj.num_steps, converged=traj.converged,
                        times=[float(t) for t in traj.times], noisy=bool(noise.is_noisy(problem)),
                        label_residual=resid["relative"],
-                       info={k: _jsonable(v) for k, v in res.info.items()},
+                       info={k: _jsonable(v) for k, v in traj.info.items()},
                        final={k: float(v[-1]) for k, v in {**metrics, **extra}.items()})
         print(json.dumps(summary, allow_nan=True))
     return 0

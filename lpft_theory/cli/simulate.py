@@ -48,12 +48,12 @@ def run(args) -> int:
 
 
 def _run_batch(args, problem) -> int:
-    from ..scale.batch import batch_metrics, simulate_batch
+    from ..scale.batch import simulate_batch
 
     if len(problem.batch_shape) != 1:
         raise ValueError(f"--problem: expected one leading batch axis, got batch shape {problem.batch_shape}")
     bt = simulate_batch(problem, args.method, parse_times(args.times))
-    metrics = batch_metrics(bt)
+    metrics = trajectory_metrics(bt)
     conv = np.full(len(bt), -1) if bt.converged is None else bt.converged.astype(int)
     out = dict(times=bt.times, v=np.asarray(bt.v), B=np.asarray(bt.B()), num_steps=np.asarray(bt.num_steps),
                converged=conv, method=np.asarray(args.method), **metrics)
@@ -61,7 +61,7 @@ def _run_batch(args, problem) -> int:
     if args.json:
         summary = dict(method=args.method, out=args.out, batch=len(bt), num_steps=bt.num_steps.tolist(),
                        converged=None if bt.converged is None else bt.converged.tolist(),
-                       times=[float(t) for t in bt.times], work=bt.work,
+                       times=[float(t) for t in bt.times], work=bt.info["work"],
                        final={k: v[:, -1].tolist() for k, v in metrics.items()})
         print(json.dumps(summary, allow_nan=True))
     return 0

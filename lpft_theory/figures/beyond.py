@@ -44,7 +44,8 @@ def compute_wise_ft(quick: bool = False) -> dict:
     for seed in figures._progress(seeds, "wise_ft"):
         p = figures._quiet_problem(seed=seed, eps=c["eps"], head_scale=c["head_scale"], **SHAPE)
         for f in wise.WISE_FROM:
-            traj, info = wise.wise_ft(p, alphas, f, ft_time=math.inf)
+            traj = wise.wise_ft(p, alphas, f, ft_time=math.inf)
+            info = traj.info
             m = trajectory_metrics(traj)
             out[f]["id_subspace_loss"].append(m["id_subspace_loss"])
             out[f]["ood_loss"].append(m["ood_loss"])
@@ -121,12 +122,12 @@ def compute_lr_ratio(quick: bool = False) -> dict:
         for r in ratios:
             steps = int(min(c["max_steps"], math.ceil(c["step_budget"] / (c["lr_v_fraction"] * r))))
             g = gd.simulate_gd(rp, lr_v, r * lr_v, steps, gtol=c["gtol"], save_at=np.array([0, steps]), warn=False)
-            tr = g.trajectory
-            row["ood_loss"].append(float(ood_loss(rp, tr.v[-1], tr.B_S[-1])) if not g.diverged else math.nan)
-            row["converged"].append(g.converged_at is not None)
-            row["diverged"].append(g.diverged)
-            row["steps_used"].append(g.converged_at if g.converged_at is not None else (g.diverged_at or steps))
-            row["stability_ratio_start"].append(g.stability_ratio_start)
+            i = g.info
+            row["ood_loss"].append(float(ood_loss(rp, g.v[-1], g.B_S[-1])) if not i["diverged"] else math.nan)
+            row["converged"].append(i["converged_at"] is not None)
+            row["diverged"].append(i["diverged"])
+            row["steps_used"].append(i["converged_at"] if i["converged_at"] is not None else (i["diverged_at"] or steps))
+            row["stability_ratio_start"].append(i["stability_ratio_start"])
         for k, v in row.items():
             res[k].append(v)
         res["lr_v"].append(lr_v)

@@ -11,7 +11,7 @@ Each :class:`FigureSpec` has
 :data:`EXTRA_FIGURE_MODULES` are imported (if they exist) by :func:`load_extra_figures`, so that
 their ``register`` calls run. :func:`generate` computes, plots and writes (:mod:`lpft_theory.figures.writer`).
 
-The figures (``shared/THEORY.md`` §4–5):
+The figures (``docs/theory.md`` §4–5):
 
 ``toy_2d``        the paper's Fig. 2 (d = 2, k = 1), computed, with the k = 1 closed forms alongside.
 ``ood_vs_time``   √L_ood(t) for LP, FT, LP-FT on random problems with good features, and both
@@ -36,6 +36,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..atomic import write_text
+from ..theory.bounds import align_representative
 
 #: Modules that may register more figures (imported lazily if present).
 EXTRA_FIGURE_MODULES = ("lpft_theory.figures.beyond",)
@@ -178,30 +179,6 @@ def _quiet_problem(**kwargs):
         return Problem.random(**kwargs)
 
 
-def b0_frame(problem):
-    r"""The same problem with :math:`(B_\star, v_\star)` replaced by :math:`(PB_\star, Pv_\star)`, P the
-    orthogonal minimiser in :math:`d(B_0, B_\star) = \min_U\|B_0 - UB_\star\|_2` (polar factor of
-    :math:`B_0B_\star^\top`, THEORY.md §1).
-
-    w* = B*ᵀv*, ε and every trajectory are unchanged; only φ changes. The bounds' φ compares v₀ with
-    v*, which is meaningful only when B* is written in B₀'s frame: with an arbitrary rotation of
-    (B*, v*) the printed inequality can fail (a problem with v₀ = the optimal head, L_ood = 0 at t = 0,
-    and a positive bound is saved with issue 4's note). ``Problem.random`` rotates B₀ by a random R,
-    so the figures evaluate the bounds in this frame.
-    """
-    import warnings
-
-    from ..problem import Problem, RegimeWarning
-
-    B0, Bs, vs = (np.asarray(a, dtype=np.float64) for a in (problem.B0, problem.B_star, problem.v_star))
-    U, _, Vt = np.linalg.svd(B0 @ Bs.T)
-    P = U @ Vt
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RegimeWarning)
-        return Problem.from_arrays(problem.X, problem.y, problem.B0, problem.v0, problem.w_star, B_star=P @ Bs,
-                                   v_star=P @ vs, sigma_ood=problem.sigma_ood)
-
-
 @lru_cache(maxsize=8)
 def _runs(seeds: tuple, eps: float, head_scale: float, times: tuple) -> dict:
     """LP, FT and LP-FT on ``Problem.random(seed, eps, head_scale, **SHAPE)`` for each seed, at ``times``.
@@ -229,7 +206,7 @@ def _runs(seeds: tuple, eps: float, head_scale: float, times: tuple) -> dict:
 
 
 def compute_toy_2d(quick: bool = False) -> dict:
-    """The 2-D toy (THEORY.md §5), simulated; the same in quick and full mode (it is cheap)."""
+    """The 2-D toy (``docs/theory.md`` §5), simulated; the same in quick and full mode (it is cheap)."""
     from .. import toy
 
     p = toy.TOY_DEFAULTS
@@ -262,7 +239,7 @@ OOD_TIME = dict(eps=0.05, head_scale=1.0, seeds_full=32, seeds_quick=4)
 def compute_ood_vs_time(quick: bool = False) -> dict:
     r""":math:`\sqrt{L_{ood}}(t)` (Σ = I) for LP, FT and LP-FT over seeds, with both FT lower bounds.
 
-    Bounds use (B*, v*) in B₀'s frame (:func:`b0_frame`). The representative problem is, among the
+    Bounds use (B*, v*) in B₀'s frame (:func:`lpft_theory.theory.bounds.align_representative`). The representative problem is, among the
     seeds for which both statements are defined and positive (the submission's printed
     φ² = (v₀ᵀv*)² − ‖v*‖⁴ is negative, and its bound undefined, for many heads), the one whose FT comes
     closest to LP
@@ -277,7 +254,7 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     bounds = {st: [] for st in theory.STATEMENTS}
     applies = {st: [] for st in theory.STATEMENTS}
     for seed in seeds:
-        p = b0_frame(_quiet_problem(seed=seed, eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
+        p = align_representative(_quiet_problem(seed=seed, eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
         ing = theory.bound_ingredients(p)
         for st in theory.STATEMENTS:
             b = theory.ft_lower_bound(p, st, ing)
@@ -287,14 +264,14 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     both = (np.nan_to_num(bv["submission-thm-3.1"], nan=-1.0) > 0) & (np.nan_to_num(bv["final-thm-3.3"], nan=-1.0) > 0)
     ft_min = sq["ft"].min(axis=1)
     rep = int(np.argmin(np.where(both, ft_min, np.inf))) if both.any() else int(np.argmin(ft_min))
-    p_rep = b0_frame(_quiet_problem(seed=seeds[rep], eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
+    p_rep = align_representative(_quiet_problem(seed=seeds[rep], eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
     observed, t_min = theory.observed_min_ood(p_rep, "final-thm-3.3")
     return dict(
         params=dict(SHAPE, eps=c["eps"], head="random", head_scale=c["head_scale"], seeds=list(seeds),
                     sigma_ood="identity", times=list(TIMES[:-1]), t_inf_included=True,
                     representative_rule="among seeds with both bounds defined and > 0, the smallest min_t sqrt(L_ood(FT))",
                     representative_seed=seeds[rep], problem="Problem.random(seed, d, k, m, n, eps, head_scale)",
-                    bound_frame="(B*, v*) in B0's frame (figures.b0_frame): theory.ft_lower_bound(b0_frame(p))"),
+                    bound_frame="(B*, v*) in B0's frame: theory.ft_lower_bound(theory.align_representative(p))"),
         times=np.asarray(TIMES[:-1]),
         sqrt_ood={m: sq[m][:, :-1] for m in sq},
         sqrt_ood_inf={m: sq[m][:, -1] for m in sq},
@@ -438,12 +415,12 @@ HEAD = dict(eps=0.02, n_full=48, n_quick=6, alpha_max=2.0, beta_scale=0.3, rng_s
 
 
 def _aligned_head_problem(i, n, c):
-    r"""b0_frame(Problem.random(seed=i)) with the head replaced by :math:`v_0 = \alpha v_\star + \beta u`,
+    r"""align_representative(Problem.random(seed=i)) with the head replaced by :math:`v_0 = \alpha v_\star + \beta u`,
     u ⟂ v* a unit vector, α = α_max (i + ½)/n, β ~ N(0, β_scale²): then
     φ² = |α²‖v*‖⁴ − ‖v*‖⁴| spans [0, √(α_max² − 1)] evenly."""
     from ..problem import Problem
 
-    p = b0_frame(_quiet_problem(seed=i, eps=c["eps"], head="zero", **SHAPE))
+    p = align_representative(_quiet_problem(seed=i, eps=c["eps"], head="zero", **SHAPE))
     rng = np.random.default_rng([c["rng_seed"], i])
     v_star = np.asarray(p.v_star)
     g = rng.standard_normal(v_star.size)
@@ -491,7 +468,7 @@ def compute_head_alignment(quick: bool = False) -> dict:
         params=dict(SHAPE, eps=c["eps"], n_problems=n, head="v0 = alpha v* + beta u, u unit and orthogonal to v*",
                     alpha="alpha_max (i + 1/2) / n", alpha_max=c["alpha_max"], beta_scale=c["beta_scale"],
                     rng_seed=c["rng_seed"], sigma_ood="identity", seeds=list(range(n)),
-                    problem="b0_frame(Problem.random(seed=i, d, k, m, n, eps, head='zero')), then v0 replaced",
+                    problem="align_representative(Problem.random(seed=i, d, k, m, n, eps, head='zero')), then v0 replaced",
                     observed="lpft_theory.theory.bounds.observed_min_ood(problem, 'final-thm-3.3')",
                     note="Sigma = I: both statements bound the same loss; where the printed phi^2 >= 0 the two "
                          "bounds are equal"),
@@ -516,7 +493,7 @@ register(FigureSpec(
     "**The paper's Fig. 2, computed** (d = 2, one ID input x_id = e₁, B₀ at 50°, w\\* at 45°, v₀ = 0.1). LP and LP-FT "
     "stay on B₀'s line and fit x_id (dotted line), L_ood = 0.037.\n"
     "FT moves B only along e₁ (Lemma A.3) and ends on the same dotted line, farther from w\\* along e₂, L_ood = 0.094. "
-    "The endpoints match the k = 1 closed forms of THEORY.md §5."))
+    "The endpoints match the k = 1 closed forms of `docs/theory.md` §5."))
 register(FigureSpec(
     "ood_vs_time", compute_ood_vs_time, lambda d: _plots().plot_ood_vs_time(d),
     "**OOD error along training** (d = 50, k = 2, m = 10, ε = 0.05, random heads; one problem bold, 32 seeds as "

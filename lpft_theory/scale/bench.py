@@ -12,7 +12,7 @@ Sections
    (a) a scipy ``solve_ivp(method="DOP853")`` loop over the *full-dimensional* flow (state
        (v, B) of size k + k·d, as a typical user would write it from the gradients);
    (b) the same scipy loop on the *reduced* flow (state (v, B_S), size k + k·m);
-   (c) lpft_theory: the jitted diffrax core ``ft_solve`` once per problem ("single") and
+   (c) lpft_theory: the jitted diffrax core ``lpft_theory.integrate.solve_at`` once per problem ("single") and
        :func:`lpft_theory.scale.batch.simulate_batch` over all N ("batched", one vmap, and grouped by
        stiffness).
 
@@ -160,8 +160,9 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
     import jax.numpy as jnp
 
     from lpft_theory import Problem, reduce
-    from lpft_theory.scale.batch import flow_args, simulate_batch
-    from lpft_theory.solve import ft_solve
+    from lpft_theory.flows import ft_field
+    from lpft_theory.integrate import solve_at
+    from lpft_theory.scale.batch import simulate_batch
 
     out = dict(N=N, d=d, k=k, m=m, n=n, T=T, rtol_scipy=rtol_scipy, atol_scipy=atol_scipy)
     problems = [Problem.random(seed=i, d=d, k=k, m=m, n=n, eps=0.1) for i in range(N)]
@@ -215,7 +216,7 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
         return max(_rel_err_reduced(v[i], B_S[i], ref[i][0], ref[i][1], perp_sq[i]) for i in range(N))
 
     ts = jnp.asarray([T])
-    args = flow_args(rp)
+    args = rp.flow
     rows = []
     for solver, rtol in ladder:
         atol = rtol * 1e-2
@@ -234,7 +235,7 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
         row["batched_s"] = min(times)
         row["batched_compile_s"] = max(first - row["batched_s"], 0.0)
         row["max_err"] = errors(bt.v[:, -1], bt.B_S[:, -1])
-        row["work_one_vmap"] = bt.work
+        row["work_one_vmap"] = bt.info["work"]
         # batched, sorted by stiffness into groups
         bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=atol, solver=solver, group_size=group_size)
         _block(bt.v)
@@ -246,17 +247,17 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
             times.append(_now() - t0)
         row["grouped_s"] = min(times)
         row["grouped_max_err"] = errors(bt.v[:, -1], bt.B_S[:, -1])
-        row["work_grouped"] = bt.work
+        row["work_grouped"] = bt.info["work"]
         # single: the jitted core once per problem
         a0 = jax.tree_util.tree_map(lambda a: a[0], args)
         y00 = (rp.v0[0], rp.B_S0[0])
-        _block(ft_solve(a0, y00, ts, jnp.asarray(rtol), jnp.asarray(atol), solver=solver))
+        _block(solve_at(ft_field, a0, y00, ts, jnp.asarray(rtol), jnp.asarray(atol), solver=solver))
         t0 = _now()
         vs, Bs = [], []
         for i in range(N):
             ai = jax.tree_util.tree_map(lambda a: a[i], args)
-            (v, B_S), _, _ = ft_solve(ai, (rp.v0[i], rp.B_S0[i]), ts, jnp.asarray(rtol), jnp.asarray(atol),
-                                      solver=solver)
+            (v, B_S), _, _ = solve_at(ft_field, ai, (rp.v0[i], rp.B_S0[i]), ts, jnp.asarray(rtol),
+                                      jnp.asarray(atol), solver=solver)
             vs.append(v[-1])
             Bs.append(B_S[-1])
         _block((vs, Bs))
@@ -377,9 +378,9 @@ def bench_lockstep(N, d, k, m, n, T, rtol, solver, group_sizes, reps, log):
             times.append(_now() - t0)
         steps = np.asarray(bt.num_steps)
         rows.append(dict(group_size=gs, sorted=sort, time_s=min(times),
-                         us_per_executed_member_step=1e6 * min(times) / bt.work["lockstep_steps"], **bt.work))
-        log(f"  group {gs:>4} sorted={sort!s:5}: {min(times):.3f} s, waste {bt.work['waste']:.1%}, "
-            f"lockstep/member steps {bt.work['lockstep_steps']}/{bt.work['member_steps']}")
+                         us_per_executed_member_step=1e6 * min(times) / bt.info["work"]["lockstep_steps"], **bt.info["work"]))
+        log(f"  group {gs:>4} sorted={sort!s:5}: {min(times):.3f} s, waste {bt.info['work']['waste']:.1%}, "
+            f"lockstep/member steps {bt.info['work']['lockstep_steps']}/{bt.info['work']['member_steps']}")
     corr = float(np.corrcoef(est, steps)[0, 1])
     return dict(N=N, d=d, k=k, m=m, n=n, T=T, rtol=rtol, solver=solver, rows=rows,
                 steps_min=int(steps.min()), steps_median=float(np.median(steps)), steps_max=int(steps.max()),
@@ -448,14 +449,16 @@ def bench_gpu(batches, k, m, n, d, T, rtol, chunk, group_size, naive_max, log, s
     import jax
     import jax.numpy as jnp
 
-    from lpft_theory.scale.batch import FlowArgs, _ft_batched, _local, stiffness_estimate
-    from lpft_theory.solve import DEFAULT_MAX_STEPS
+    from lpft_theory.flows import ft_field
+    from lpft_theory.integrate import DEFAULT_MAX_STEPS, batched_solve_at, jit_cached
+    from lpft_theory.reduced import FlowView
+    from lpft_theory.scale.batch import stiffness_estimate
 
     dev = jax.devices()[0]
     name = getattr(dev, "device_kind", str(dev))
     peak = next((v for key, v in FP64_PEAK_TFLOPS.items() if key in name), None)
     atol = rtol * 1e-2
-    jitted = _local(_ft_batched("tsit5", DEFAULT_MAX_STEPS))  # the jitted vmapped core simulate_batch uses
+    jitted = jit_cached(batched_solve_at(ft_field, "tsit5", DEFAULT_MAX_STEPS))  # the core simulate_batch uses
     rep = (jnp.asarray([T]), jnp.asarray(rtol), jnp.asarray(atol))
     fps = flops_per_tsit5_step(k, m)
     rows = []
@@ -472,7 +475,7 @@ def bench_gpu(batches, k, m, n, d, T, rtol, chunk, group_size, naive_max, log, s
             return x.reshape((nb, size) + x.shape[1:])
 
         Gb, ab, vb, Bb = blocks(G), blocks(a), blocks(v0), blocks(B0)
-        outs = [fn((FlowArgs(Gb[i], ab[i]), (vb[i], Bb[i])), rep)[1] for i in range(nb)]  # async dispatch
+        outs = [fn((FlowView(Gb[i], ab[i], Bb[i], vb[i]), (vb[i], Bb[i])), rep)[1] for i in range(nb)]  # async dispatch
         st = np.concatenate([np.asarray(o) for o in outs])
         lock = int(sum(size * st[i * size:(i + 1) * size].max() for i in range(nb)))  # padding counts as executed
         return st[:N], lock
@@ -491,7 +494,7 @@ def bench_gpu(batches, k, m, n, d, T, rtol, chunk, group_size, naive_max, log, s
                 Gs, as_, vs, Bs = G, a, v0, B0
             # compile separately (lower + compile on the block shape)
             tc = _now()
-            compiled = jitted.lower((FlowArgs(Gs[:size], as_[:size]), (vs[:size], Bs[:size])), rep).compile()
+            compiled = jitted.lower((FlowView(Gs[:size], as_[:size], Bs[:size], vs[:size]), (vs[:size], Bs[:size])), rep).compile()
             compile_s = _now() - tc
             t1 = _now()
             steps, lock = solve(compiled, Gs, as_, vs, Bs, size)

@@ -10,7 +10,7 @@ counts trajectories.
 
 The result is one tidy table (:class:`SweepTable`): one row per trajectory and saved
 time, with the setting, the seed, the solver's step count and every per-state metric of
-:func:`lpft_theory.scale.batch.batch_metrics`. It saves to ``.npz`` (one array per column) or
+:func:`lpft_theory.metrics.trajectory_metrics`. It saves to ``.npz`` (one array per column) or
 ``.csv``. The same grid and seeds give the same table: every random choice is made by
 :meth:`Problem.random` from its seed, independently of chunking and grouping.
 """
@@ -28,11 +28,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .batch import batch_metrics, default_group_size, simulate_batch
+from ..metrics import trajectory_metrics
+from .batch import default_group_size, simulate_batch
 from ..atomic import atomic_savez, write_text
 from ..problem import Problem
 from ..reduced import DEFAULT_N_OOD, reduce
-from ..solve import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_RTOL, check_method, check_times
+from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_RTOL
+from ..solve import check_method, check_times
 
 #: Default host-memory budget of one chunk.
 DEFAULT_MEMORY_BYTES = 1 << 30
@@ -163,7 +165,7 @@ def run_sweep(
         (flow time, WiSE-FT α, or GD step) and ``num_steps``/``converged`` are −1.
 
     Columns: ``traj``, ``seed``, the grid keys, ``t``, ``num_steps`` (per trajectory),
-    ``converged`` (1/0, −1 without ``inf``) and the metrics of :func:`~lpft_theory.scale.batch.batch_metrics`
+    ``converged`` (1/0, −1 without ``inf``) and the metrics of :func:`~lpft_theory.metrics.trajectory_metrics`
     (without ``perp_drift``, which in reduced coordinates only shows rounding).
     """
     from tqdm.auto import tqdm
@@ -218,7 +220,7 @@ def run_sweep(
                 del rps
                 bt = simulate_batch(rp, method, t, rtol=rtol, atol=atol, gtol=gtol, solver=solver,
                                     group_size=min(int(group_size), len(chunk)), mesh=mesh)
-                mets = batch_metrics(bt, perp=False)
+                mets = trajectory_metrics(bt, perp=False)
                 for local, j in enumerate(chunk):
                     results[j] = dict(num_steps=int(bt.num_steps[local]),
                                       converged=-1 if bt.converged is None else int(bt.converged[local]),
@@ -240,9 +242,9 @@ def _run_variant_sweep(jobs, settings, seeds, grid, method, times, options, prog
     axis = None
     for j, (i, s) in enumerate(tqdm(jobs, desc=f"sweep {method}", unit="traj", disable=not progress)):
         run = simulate_variant(Problem.random(seed=s, **settings[i]), method, times, **options)
-        met = trajectory_metrics(run.trajectory)
+        met = trajectory_metrics(run)
         met.pop("perp_drift")  # in reduced coordinates it only shows rounding
-        this_axis = np.asarray(run.trajectory.times, dtype=np.float64)
+        this_axis = np.asarray(run.times, dtype=np.float64)
         if axis is None:
             axis = this_axis
         elif this_axis.shape != axis.shape or not np.array_equal(this_axis, axis):

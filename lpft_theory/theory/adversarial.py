@@ -27,16 +27,15 @@ import os
 import time
 from functools import partial
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import campaign
-from .. import flows
-from . import reference
-from . import bounds as theory
+from .. import flows, geometry, integrate
 from ..problem import Problem
+from ..reduced import FlowView
+from . import bounds as theory
+from . import campaign, reference
 
 DEFAULT_STARTS = 8
 DEFAULT_STEPS = 30
@@ -51,31 +50,23 @@ SURROGATE_MAX_STEPS = 16384
 POOL_FACTOR = 8
 
 
-def _polar(A):
+def _orthonormal_rows(A):
+    r"""Löwdin orthonormalisation :math:`(AA^\top)^{-1/2}A` (k×d, differentiable through ``eigh``)."""
     w, V = jnp.linalg.eigh(A @ A.T)
     return (V / jnp.sqrt(w)) @ V.T @ A
 
 
-class _Args(dict):
-    __getattr__ = dict.__getitem__
-
-
-def _field(t, y, args):
-    return flows.ft_field(t, y, _Args(G=args[0], a_star=args[1]))
-
-
 def unpack(theta, m):
-    """Problem pieces from the parameters: B0, B*, v0, v*, w*."""
-    B0 = _polar(theta["A0"])
-    Bs = _polar(theta["As"])
-    P, _, Qt = jnp.linalg.svd(B0 @ Bs.T)
-    U = P @ Qt  # representative aligned with B0 (theory.align_representative); w* unchanged
+    """Problem pieces from the parameters: B0, B*, v0, v*, w*, with (B*, v*) in B₀'s frame."""
+    B0 = _orthonormal_rows(theta["A0"])
+    Bs = _orthonormal_rows(theta["As"])
+    U = geometry.polar_factor(B0 @ Bs.T)  # as bounds.align_representative; w* unchanged
     Bs, vs = U @ Bs, U @ theta["vs"]
     return B0, Bs, theta["v0"], vs, Bs.T @ vs
 
 
 def bound_jax(theta, m, final, sigma_min):
-    """The bound (THEORY.md §4) as a differentiable function of the parameters; ``final`` (a traced
+    """The bound (``docs/theory.md`` §4) as a differentiable function of the parameters; ``final`` (a traced
     bool) selects final-thm-3.3 (|·| in φ, √σ_min) over submission-thm-3.1 (printed φ, clipped at 0)."""
     B0, Bs, v0, vs, w = unpack(theta, m)
     k = B0.shape[0]
@@ -92,19 +83,16 @@ def bound_jax(theta, m, final, sigma_min):
 
 
 def observed_surrogate(theta, m, Z, sigma, final):
-    """min over a coarse log grid of √L_ood along FT (one Kvaerno5 solve), differentiable."""
+    """min over a coarse log grid of √L_ood along FT (one Tsit5 solve of the one driver), differentiable."""
     B0, Bs, v0, vs, w = unpack(theta, m)
     G = Z.T @ Z
     a = w[:m]
     lam = jnp.linalg.eigvalsh(G)[-1]
     tau = jax.lax.stop_gradient(1.0 / (2.0 * lam * (jnp.maximum(v0 @ v0, jnp.sqrt(w @ w)) + B0.shape[0] + 1.0)))
     ts = tau * jnp.asarray(SURROGATE_GRID)
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_field), diffrax.Tsit5(), t0=0.0, t1=ts[-1], dt0=None, y0=(v0, B0[:, :m]), args=(G, a),
-        saveat=diffrax.SaveAt(ts=ts), stepsize_controller=diffrax.PIDController(rtol=1e-8, atol=1e-10),
-        max_steps=SURROGATE_MAX_STEPS, throw=False,
-    )
-    v, B_S = sol.ys
+    flow = FlowView(G=G, a_star=a, B_S0=B0[:, :m], v0=v0)
+    (v, B_S), _, ok = integrate.solve_at(flows.ft_field, flow, (v0, B0[:, :m]), ts, 1e-8, 1e-10, solver="tsit5",
+                                         max_steps=SURROGATE_MAX_STEPS, forward=False)
     Bp = B0[:, m:]
 
     def loss(vv, bs):
@@ -113,7 +101,7 @@ def observed_surrogate(theta, m, Z, sigma, final):
 
     vals = jax.vmap(loss)(v, B_S)
     vals = jnp.where(jnp.isfinite(vals), vals, jnp.inf)
-    return jnp.min(vals), sol.result == diffrax.RESULTS.successful
+    return jnp.min(vals), ok
 
 
 @partial(jax.jit, static_argnames=("m",))

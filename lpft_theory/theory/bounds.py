@@ -1,7 +1,7 @@
 r"""The FT OOD lower bound of Kumar et al. (ICLR 2022) in both versions, ingredient by ingredient.
 
 Both statements bound the OOD error of fine-tuning from below *for every t*
-(``shared/THEORY.md`` §4):
+(``docs/theory.md`` §4):
 
 **submission-thm-3.1** [printed, submission Theorem 3.1]. If :math:`\cos\theta_k(R_0,S^\perp) > 0`,
 
@@ -13,7 +13,7 @@ with the worst-case loss :math:`L_{ood} = \|B^\top v - w_\star\|^2` (Σ = I),
 :math:`\varphi^2 = (v_0^\top v_\star)^2 - \|v_\star\|^4` *as printed* (no absolute value; the
 statement is undefined when this is negative) and :math:`\varepsilon = d(B_0, B_\star)`.
 The printed text defines ε once as a squared norm and elsewhere as the unsquared
-distance; we use the unsquared distance (THEORY.md §4). Its regime: 1 ≤ k < n < d, k < d − n.
+distance; we use the unsquared distance (``docs/theory.md`` §4). Its regime: 1 ≤ k < n < d, k < d − n.
 
 **final-thm-3.3** [final, reconstructed]. The same inequality with
 :math:`\cos\theta_{\max}(R_0,S^\perp)`, :math:`\varphi^2 = |(v_0^\top v_\star)^2 - \|v_\star\|^4|`,
@@ -107,7 +107,7 @@ def principal_cosines(B0, X):
 
 
 def feature_distance_orthonormal(B, Bp) -> float:
-    r"""ε = d(B, B') = 2 sin(θ_max/2) for orthonormal-row B, B' (THEORY.md §1 [derived]), with
+    r"""ε = d(B, B') = 2 sin(θ_max/2) for orthonormal-row B, B' (``docs/theory.md`` §1 [derived]), with
     θ_max = atan2(‖B(I − B'^T B')‖₂, σ_min(BB'^T)); numpy twin of :func:`geometry.feature_distance`."""
     B, Bp = _np(B), _np(Bp)
     c = np.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
@@ -186,7 +186,8 @@ def bound_ingredients(problem) -> dict:
 
 def align_representative(problem):
     r"""The same problem with :math:`(B_\star, v_\star)` replaced by :math:`(UB_\star, Uv_\star)`, U the
-    polar factor of :math:`B_0B_\star^\top` (the minimiser in :math:`d(B_0,B_\star)`, THEORY.md §1).
+    polar factor of :math:`B_0B_\star^\top` (:func:`lpft_theory.geometry.polar_factor`; the minimiser in
+    :math:`d(B_0,B_\star)`, ``docs/theory.md`` §1 and §4).
 
     :math:`w_\star = B_\star^\top v_\star` and ε are unchanged, but φ is not: it compares v₀ with
     :math:`v_\star`, and only the representative aligned with B₀ makes that comparison meaningful for
@@ -198,11 +199,10 @@ def align_representative(problem):
 
     if problem.B_star is None or problem.v_star is None:
         raise ValueError("align_representative: the problem needs B_star and v_star")
-    B0, Bs, vs = _np(problem.B0), _np(problem.B_star), _np(problem.v_star)
-    P, _, Qt = np.linalg.svd(B0 @ Bs.T)
-    U = P @ Qt
-    p = eqx.tree_at(lambda q: q.B_star, problem, jnp.asarray(U @ Bs))
-    return eqx.tree_at(lambda q: q.v_star, p, jnp.asarray(U @ vs))
+    B0, Bs, vs = (jnp.asarray(a) for a in (problem.B0, problem.B_star, problem.v_star))
+    U = geometry.polar_factor(B0 @ Bs.T)
+    p = eqx.tree_at(lambda q: q.B_star, problem, U @ Bs)
+    return eqx.tree_at(lambda q: q.v_star, p, U @ vs)
 
 
 def bound_formula(cos_theta: float, k: int, phi: float, w_star_norm: float, eps: float,

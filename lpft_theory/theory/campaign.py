@@ -1,4 +1,4 @@
-r"""Randomised campaign for the FT lower bound (both statements, THEORY.md §4).
+r"""Randomised campaign for the FT lower bound (both statements, ``docs/theory.md`` §4).
 
 Each trial draws a problem from a sampling grid that covers what the issue asks for:
 
@@ -35,8 +35,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from . import observe
-from . import reference
+from . import observe, reference
 from . import bounds as theory
 from ..atomic import write_text
 from ..problem import Problem

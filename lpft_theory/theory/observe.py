@@ -1,21 +1,23 @@
 r"""The observed side of the FT lower bound: :math:`\min_{t\ge0}\sqrt{L_{ood}(FT(t))}`, batched.
 
-For each problem (THEORY.md §4) we integrate the reduced FT flow (THEORY.md §3,
-:func:`lpft_theory.flows.ft_field`) from :math:`(v_0, B_0)` with the L-stable implicit
-solver Kvaerno5 (FT is stiff near its minimum: explicit Tsit5 needs ~2.5e5 steps to
-t = 1e4 where Kvaerno5 needs ~1.4e3), at rtol 1e-10 / atol 1e-12, and
+For each problem (``docs/theory.md`` §4) we integrate the reduced FT flow (``docs/theory.md`` §3,
+:func:`lpft_theory.flows.ft_field`) from :math:`(v_0, B_0)`, one grid segment at a time through
+:func:`lpft_theory.integrate.advance`, with the L-stable implicit solver Kvaerno5 (FT is stiff
+near its minimum: explicit Tsit5 needs ~2.5e5 steps to t = 1e4 where Kvaerno5 needs ~1.4e3),
+at rtol 1e-10 / atol 1e-12, and
 
-1. save the state on a dense log grid :math:`t_j = \tau\cdot 10^{a_j}`, with 20 points per
-   decade over 12 decades (plus t = 0), where
+1. march over a log grid :math:`t_j = \tau\cdot 10^{a_j}` with :data:`GRID_PER_DECADE` = 10 points
+   per decade from :math:`10^{-2}\tau` to :math:`10^{9}\tau` (:data:`GRID_DECADES`; plus t = 0), where
    :math:`\tau = 1/(2\lambda_{\max}(G)(\max(\|v_0\|^2,\|w_\star\|) + k + 1))` is the problem's
    fastest time scale, until the **steady state** is reached (event
    :math:`\|\nabla\hat L\| \le g_{tol}\max(1,\|\nabla\hat L(0)\|)`): its state stands for
    :math:`t=\infty`;
 2. take the minimum of √L_ood over the grid and the limit, for both losses
    (worst case Σ = I: :math:`\|e\|`, and Σ-weighted: :math:`\sqrt{e^\top\Sigma e}`);
-3. **refine**: when the minimum is at a grid point :math:`t_j` (not the limit), integrate
-   again from :math:`t_{j-1}` over :math:`[t_{j-1}, t_{j+1}]` saving 65 equispaced points
-   and take the minimum there.
+3. **refine** (:data:`REFINE_LEVELS` = 2 levels): when the minimum is at a grid point :math:`t_j`
+   (not the limit), integrate again from :math:`t_{j-1}` over :math:`[t_{j-1}, t_{j+1}]` at
+   :data:`REFINE_POINTS` = 33 equispaced points and take the minimum there; then once more on the
+   two fine intervals around the fine minimum.
 
 Every reported value is √L_ood at a time the trajectory actually passes through, so
 it can only over-estimate the true minimum (grid error never fabricates a violation).
@@ -32,23 +34,22 @@ from __future__ import annotations
 
 from functools import partial
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import flows
-from ..reduced import reduce
+from .. import flows, integrate
+from ..reduced import FlowView, reduce
 
 RTOL = 1e-10
 ATOL = 1e-12
 GTOL = 1e-10
-#: log10 of the grid (in units of τ): 20 points per decade from 1e-3 τ to 1e9 τ.
+#: log10 of the grid (in units of τ): from 1e-2 τ to 1e9 τ, GRID_PER_DECADE points per decade.
 GRID_DECADES = (-2.0, 9.0)
 GRID_PER_DECADE = 10
 REFINE_POINTS = 33
 REFINE_LEVELS = 2
-#: Step budget of each grid segment (bounded work per trial: at most 241 + 2·64 segments).
+#: Step budget of each grid segment (bounded work per trial: at most 111 grid + 2·32 refinement segments per loss).
 SEGMENT_MAX_STEPS = 4096
 #: Problems per vmapped batch (measured on 2 CPU cores: 8 is ~2x faster per problem than 64).
 BATCH_SIZE = 8
@@ -98,19 +99,13 @@ def pack(problems, K=None, M=None) -> dict:
     return out
 
 
-class _Flow(dict):
-    """Minimal args object for :func:`flows.ft_field` (needs ``G`` and ``a_star``)."""
-
-    __getattr__ = dict.__getitem__
-
-
-def _field(t, y, args):
-    return flows.ft_field(t, y, _Flow(G=args[0], a_star=args[1]))
+def _flow(G, a):
+    """The :class:`~lpft_theory.reduced.FlowView` the FT field reads (only ``G`` and ``a_star`` enter it)."""
+    return FlowView(G=G, a_star=a, B_S0=jnp.zeros((0, G.shape[0]), G.dtype), v0=jnp.zeros((0,), G.dtype))
 
 
 def _grad_norm(y, G, a):
-    dv, dB = _field(0.0, y, (G, a))
-    return jnp.sqrt(jnp.sum(dv**2) + jnp.sum(dB**2))
+    return flows.ft_gradient_norm(_flow(G, a), y[0], y[1])
 
 
 def _losses(v, B_S, Bp, e_off, sig):
@@ -122,20 +117,11 @@ def _losses(v, B_S, Bp, e_off, sig):
 
 
 _INT = jnp.int32
-#: Forward-only solves use a plain ``lax.while_loop`` (no checkpointing): much cheaper under vmap.
-ADJOINT = diffrax.ForwardMode()
-SOLVERS = {"kvaerno5": diffrax.Kvaerno5, "tsit5": diffrax.Tsit5, "dopri8": diffrax.Dopri8}
 
 
 def _segment(y, t0, t1, G, a, rtol, atol, max_steps, solver="kvaerno5"):
-    """Integrate from (t0, y) to t1 (t1 == t0 returns y); returns (y(t1), steps, ok)."""
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_field), SOLVERS[solver](), t0=t0, t1=t1, dt0=None, y0=y, args=(G, a),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), max_steps=max_steps, throw=False,
-        adjoint=ADJOINT,
-    )
-    y1 = jax.tree_util.tree_map(lambda x: x[-1], sol.ys)
-    return y1, sol.stats["num_steps"], sol.result == diffrax.RESULTS.successful
+    """Integrate FT from (t0, y) to t1 (t1 == t0 returns y) with the one driver; returns (y(t1), steps, ok)."""
+    return integrate.advance(flows.ft_field, _flow(G, a), y, t0, t1, rtol, atol, solver=solver, max_steps=max_steps)
 
 
 def _scan_min(y0, ts, G, a, Bp, e_off, sig, thresh, rtol, atol, max_steps, stop_at_steady: bool, solver):

@@ -1,4 +1,4 @@
-r"""Frozen-head fine-tuning: tune B only, v fixed (beyond the paper; "surgical" FT, THEORY.md §7).
+r"""Frozen-head fine-tuning: tune B only, v fixed (beyond the paper; "surgical" FT, ``docs/theory.md`` §7).
 
 The flow is :math:`\dot v = 0`, :math:`\dot B = -\nabla_B\hat L(v_h, B) = -2v_hr^\top X`, with the
 head :math:`v_h` = the problem's :math:`v_0` (``init="random"``) or :math:`v_{lp}^\infty`
@@ -34,17 +34,15 @@ import numpy as np
 
 from .. import flows
 from .._precision import check_x64
-from ..integrate import integrate
-from ..solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, check_times,
-                    resolve_problem)
-
-INITS = ("random", "lp")
+from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate
+from ..solve import check_times, initial_head, resolve_problem
+from ..trajectory import Trajectory
 
 
 def frozen_head_field(t, B_S, args):
-    r"""Reduced field :math:`\dot B_S = -2v_hr^\top`, ``args = (rp, v_h)``."""
-    rp, v = args
-    return -2.0 * jnp.outer(v, flows.residual(rp, v, B_S))
+    r"""Reduced field :math:`\dot B_S = -2v_hr^\top`, ``args = (flow, v_h)`` (``flow`` = ``rp.flow``)."""
+    flow, v = args
+    return -2.0 * jnp.outer(v, flows.residual(flow, v, B_S))
 
 
 def frozen_head_field_full(t, B, args):
@@ -52,10 +50,6 @@ def frozen_head_field_full(t, B, args):
     problem, v = args
     r = problem.X @ (B.T @ v) - problem.y
     return -2.0 * jnp.outer(v, problem.X.T @ r)
-
-
-def _grad_norm(args, B_S):
-    return jnp.sqrt(jnp.sum(frozen_head_field(0.0, B_S, args) ** 2))
 
 
 def closed_form(rp, v_head, times):
@@ -96,27 +90,26 @@ def simulate_frozen_head(problem, times, *, init: str = "random", solver: str = 
     """
     check_x64()
     t = check_times(times)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
-    if solver != "closed" and solver not in SOLVERS:
-        raise ValueError(f"solver must be 'closed' or one of {tuple(SOLVERS)}, got {solver!r}")
+    if solver != "closed":
+        check_solver(solver, "solver ('closed' or a diffrax solver)")
     if coords == "full" and solver == "closed":
         raise ValueError("coords='full' integrates the ODE: pass a diffrax solver, e.g. solver='tsit5'")
     rp = resolve_problem(problem, coords, "simulate_frozen_head")
-    v_h = rp.v0 if init == "random" else flows.lp_limit(rp)
+    v_h = initial_head(rp, init)
     vs = jnp.broadcast_to(v_h, (t.size,) + v_h.shape)
     y0 = (v_h, rp.B_S0)
     if solver == "closed":
         B_S = closed_form(rp, v_h, t)
-        return Trajectory(t, vs, B_S, "ft-frozen-head", "closed-form", 0, True if np.isinf(t[-1]) else None, rp, y0)
+        return Trajectory(t, vs, B_S, "ft-frozen-head", "closed-form", 0, True if np.isinf(t[-1]) else None, rp, y0,
+                          info=dict(init=init))
     cfg = dict(rtol=float(rtol), atol=float(atol), gtol=float(gtol), solver=solver, steady_solver=steady_solver,
                max_steps=int(max_steps))
     if coords == "full":
         if np.isinf(t[-1]):
             raise ValueError("times: t = inf is only supported with coords='reduced'")
-        B, steps, _ = integrate(frozen_head_field_full, None, (problem, v_h), problem.B0, t,
+        B, steps, _ = integrate(frozen_head_field_full, (problem, v_h), problem.B0, t,
                                 what="frozen-head FT (full coordinates)", **cfg)
-        return Trajectory(t, vs, B @ rp.U_S, "ft-frozen-head", solver, steps, None, rp, y0, B_full=B, coords="full")
-    B_S, steps, converged = integrate(frozen_head_field, _grad_norm, (rp, v_h), rp.B_S0, t,
-                                      what="frozen-head FT", **cfg)
-    return Trajectory(t, vs, B_S, "ft-frozen-head", solver, steps, converged, rp, y0)
+        return Trajectory(t, vs, B @ rp.U_S, "ft-frozen-head", solver, steps, None, rp, y0, B_full=B, coords="full",
+                          info=dict(init=init))
+    B_S, steps, converged = integrate(frozen_head_field, (rp.flow, v_h), rp.B_S0, t, what="frozen-head FT", **cfg)
+    return Trajectory(t, vs, B_S, "ft-frozen-head", solver, steps, converged, rp, y0, info=dict(init=init))

@@ -1,4 +1,4 @@
-r"""Discrete gradient descent with layer-wise step sizes (beyond the paper; THEORY.md §7).
+r"""Discrete gradient descent with layer-wise step sizes (beyond the paper; ``docs/theory.md`` §7).
 
 The paper analyses gradient *flow* and names layer-wise learning rates as an open
 question. Here, on the same loss :math:`\hat L = \|XB^\top v - y\|^2`,
@@ -40,7 +40,6 @@ step is recorded (``diverged_at``), the saved states from then on are NaN and a
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import warnings
 from typing import Optional
@@ -51,9 +50,8 @@ import numpy as np
 
 from .. import flows
 from .._precision import check_x64
-from ..solve import Trajectory, resolve_problem
-
-INITS = ("random", "lp")
+from ..solve import check_init, initial_head, resolve_problem
+from ..trajectory import Trajectory
 #: Divergence threshold on ‖v‖² + ‖B_S‖²_F relative to 1 + its initial value.
 BLOWUP = 1e12
 #: Default number of saved states (evenly spaced steps, first and last included).
@@ -64,34 +62,9 @@ class DivergenceWarning(UserWarning):
     """A GD run left the stable region and blew up; the result records where."""
 
 
-@dataclasses.dataclass(frozen=True)
-class GDResult:
-    """A GD run.
-
-    ``trajectory`` is a :class:`~lpft_theory.solve.Trajectory` whose ``times`` hold the
-    step indices (``method="gd"``; NaN states after divergence). ``diverged_at`` is the
-    first step whose state was non-finite or blown up (None if it never happened).
-    ``stability_ratio_start``/``stability_ratio_end`` are ρ (:func:`stability_ratio`) at the
-    start and at the last finite state; ``grad_norm_end`` the norm of the gradient being followed
-    there (of the parameters with a positive step size). ``converged_at`` is the step at which the
-    ``gtol`` stop criterion was met (None if not asked for or not met).
-    """
-
-    trajectory: Trajectory
-    lr_v: float
-    lr_B: float
-    steps: int
-    init: str
-    diverged: bool
-    diverged_at: Optional[int]
-    stability_ratio_start: float
-    stability_ratio_end: float
-    lp_stability_limit: float
-    grad_norm_end: float
-    converged_at: Optional[int] = None
-
-    def info(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "trajectory"}
+#: The facts a GD run records in ``Trajectory.info``.
+INFO_KEYS = ("lr_v", "lr_B", "steps", "init", "diverged", "diverged_at", "stability_ratio_start",
+             "stability_ratio_end", "lp_stability_limit", "grad_norm_end", "converged_at")
 
 
 def check_rates(lr_v, lr_B, steps) -> tuple:
@@ -137,9 +110,9 @@ def save_steps(steps: int, n_saves: int = DEFAULT_SAVES, every: Optional[int] = 
     return np.unique(np.round(np.linspace(0, steps, min(n_saves, steps + 1))).astype(np.int64))
 
 
-def _gd_step(rp, v, B_S, lr_v, lr_B):
+def _gd_step(flow, v, B_S, lr_v, lr_B):
     """One reduced step; also returns the squared norm of the gradient being followed at the old state."""
-    r = flows.residual(rp, v, B_S)
+    r = flows.residual(flow, v, B_S)
     gv, gB = 2.0 * (B_S @ r), 2.0 * jnp.outer(v, r)
     g2 = jnp.where(lr_v > 0, jnp.sum(gv**2), 0.0) + jnp.where(lr_B > 0, jnp.sum(gB**2), 0.0)
     return v - lr_v * gv, B_S - lr_B * gB, g2
@@ -204,13 +177,13 @@ def _run(step_fn, data, v, B, lr_v, lr_B, save_at, steps, gtol):
 
 
 @jax.jit
-def gd_reduced(rp, v0, B_S0, lr_v, lr_B, save_at, steps, gtol):
-    """Pure GD core in reduced coordinates (vmappable over ``rp``/starts/rates; ``steps``, ``gtol`` traced).
+def gd_reduced(flow, v0, B_S0, lr_v, lr_B, save_at, steps, gtol):
+    """Pure GD core in reduced coordinates (vmappable over ``flow``/starts/rates; ``steps``, ``gtol`` traced).
 
     Returns ``(v_saved, B_S_saved, v_last, B_S_last, diverged, diverged_at, converged, converged_at)``;
     ``v_last``/``B_S_last`` is the last state before divergence (or the stationary state reached).
     """
-    return _run(_gd_step, rp, v0, B_S0, lr_v, lr_B, save_at, steps, gtol)
+    return _run(_gd_step, flow, v0, B_S0, lr_v, lr_B, save_at, steps, gtol)
 
 
 def _gd_step_full(problem, v, B, lr_v, lr_B):
@@ -228,21 +201,28 @@ def gd_full(problem, v0, B0, lr_v, lr_B, save_at, steps, gtol):
 
 
 def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=None, save_every=None,
-                gtol: float = 0.0, coords: str = "reduced", warn: bool = True) -> GDResult:
+                gtol: float = 0.0, coords: str = "reduced", warn: bool = True) -> Trajectory:
     r"""Run ``steps`` GD updates with step sizes ``lr_v`` (head) and ``lr_B`` (features).
 
     ``save_at``: step indices to save (sorted, within [0, steps]); default
     :func:`save_steps`. ``gtol > 0`` stops early once the norm of the gradient being followed
     (of the parameters with a positive step size) is <= ``gtol`` · max(1, its initial value);
     ``converged_at`` records the step and the later saved states repeat the stationary one.
-    ``coords="full"`` iterates on full matrices (``trajectory.B_full``).
+    ``coords="full"`` iterates on full matrices (``B_full``).
     Divergence gives a :class:`DivergenceWarning` (unless ``warn=False``) and a result with
-    ``diverged=True``; it never raises.
+    ``info["diverged"]``; it never raises.
+
+    Returns:
+        A :class:`~lpft_theory.trajectory.Trajectory` with ``method="gd"``, ``axis="step"`` (``times``
+        holds the saved step indices; NaN states after divergence) and ``info`` with the keys
+        :data:`INFO_KEYS`: the rates, ``diverged``/``diverged_at`` (the first step whose state was
+        non-finite or blown up, else None), ρ (:func:`stability_ratio`) at the start and at the last finite
+        state, the exact LP limit, the norm of the followed gradient at the end (``grad_norm_end``) and
+        the step the ``gtol`` criterion was met (``converged_at``, None if not asked for or not met).
     """
     check_x64()
     lr_v, lr_B, steps = check_rates(lr_v, lr_B, steps)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    check_init(init)
     rp = resolve_problem(problem, coords, "simulate_gd")
     if save_at is None:
         save = save_steps(steps, every=save_every)
@@ -254,7 +234,8 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
     gtol = float(gtol)
     if not (math.isfinite(gtol) and gtol >= 0):
         raise ValueError(f"gtol must be a finite number >= 0, got {gtol}")
-    v_start = rp.v0 if init == "random" else flows.lp_limit(rp)
+    v_start = initial_head(rp, init)
+    flow = rp.flow
     dt = rp.G.dtype
     a, b = jnp.asarray(lr_v, dtype=dt), jnp.asarray(lr_B, dtype=dt)
     # pad the save list to a power of two with a step that never comes (one compile per size bucket)
@@ -263,13 +244,13 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
     padded[:n_save] = save
     save_j = jnp.asarray(padded, dtype=jnp.int64 if jax.config.jax_enable_x64 else jnp.int32)
     args = (a, b, save_j, jnp.asarray(steps, dtype=save_j.dtype))
-    g0 = float(jnp.sqrt(_gd_step(rp, v_start, rp.B_S0, a, b)[2]))
+    g0 = float(jnp.sqrt(_gd_step(flow, v_start, rp.B_S0, a, b)[2]))
     thr = jnp.asarray(gtol * max(1.0, g0), dtype=dt)
     if coords == "full":
         vs, Bs, v_end, B_end, dead, dead_at, done, done_at = gd_full(problem, v_start, problem.B0, *args, thr)
         B_S_end = B_end @ rp.U_S
     else:
-        vs, Bs, v_end, B_S_end, dead, dead_at, done, done_at = gd_reduced(rp, v_start, rp.B_S0, *args, thr)
+        vs, Bs, v_end, B_S_end, dead, dead_at, done, done_at = gd_reduced(flow, v_start, rp.B_S0, *args, thr)
     vs, Bs = np.array(vs[:n_save]), np.array(Bs[:n_save])
     converged_at = int(done_at) if bool(done) else None
     if converged_at is not None:  # saves after the stop repeat the stationary state
@@ -277,16 +258,11 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
         vs[later] = np.asarray(v_end)
         Bs[later] = np.asarray(B_end if coords == "full" else B_S_end)
     vs, Bs = jnp.asarray(vs), jnp.asarray(Bs)
-    if coords == "full":
-        traj = Trajectory(save.astype(np.float64), vs, Bs @ rp.U_S, "gd", "gd-full", steps, None, rp,
-                          (v_start, rp.B_S0), B_full=Bs, coords="full")
-    else:
-        traj = Trajectory(save.astype(np.float64), vs, Bs, "gd", "gd", steps, None, rp, (v_start, rp.B_S0))
     diverged = bool(dead)
     at = int(dead_at) if diverged else None
     rho0 = float(stability_ratio(rp, v_start, rp.B_S0, lr_v, lr_B))
     rho1 = float(stability_ratio(rp, v_end, B_S_end, lr_v, lr_B))
-    g_end = float(jnp.sqrt(_gd_step(rp, v_end, B_S_end, a, b)[2]))
+    g_end = float(jnp.sqrt(_gd_step(flow, v_end, B_S_end, a, b)[2]))
     lp_lim = lp_stability_limit(rp)
     if diverged and warn:
         warnings.warn(
@@ -295,4 +271,9 @@ def simulate_gd(problem, lr_v, lr_B, steps, *, init: str = "random", save_at=Non
             f"rho < 1; for lr_B=0 the exact limit is lr_v < {lp_lim:.3g}). Saved states from then on are NaN.",
             DivergenceWarning, stacklevel=2,
         )
-    return GDResult(traj, lr_v, lr_B, steps, init, diverged, at, rho0, rho1, lp_lim, g_end, converged_at)
+    info = dict(zip(INFO_KEYS, (lr_v, lr_B, steps, init, diverged, at, rho0, rho1, lp_lim, g_end, converged_at)))
+    if coords == "full":
+        return Trajectory(save.astype(np.float64), vs, Bs @ rp.U_S, "gd", "gd-full", steps, None, rp,
+                          (v_start, rp.B_S0), B_full=Bs, coords="full", axis="step", info=info)
+    return Trajectory(save.astype(np.float64), vs, Bs, "gd", "gd", steps, None, rp, (v_start, rp.B_S0), axis="step",
+                      info=info)

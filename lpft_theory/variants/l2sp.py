@@ -1,4 +1,4 @@
-r"""L2-SP fine-tuning (beyond the paper; THEORY.md §7): FT with the penalty :math:`\lambda\|B-B_0\|_F^2`.
+r"""L2-SP fine-tuning (beyond the paper; ``docs/theory.md`` §7): FT with the penalty :math:`\lambda\|B-B_0\|_F^2`.
 
 Li, Grandvalet & Davoine (2018, "Explicit inductive bias for transfer learning with
 convolutional networks") pull the fine-tuned weights towards the pretrained ones. Here
@@ -8,7 +8,7 @@ the penalised objective and its gradient flow (from :math:`(v_0, B_0)`, or from
 .. math:: J_\lambda(v,B) = \hat L(v,B) + \lambda\|B - B_0\|_F^2,\qquad
           \dot v = -2BX^\top r,\quad \dot B = -2vr^\top X - 2\lambda(B - B_0),
 
-with :math:`r = XB^\top v - y` (THEORY.md §1). Only B is penalised; the head is free.
+with :math:`r = XB^\top v - y` (``docs/theory.md`` §1). Only B is penalised; the head is free.
 
 **The S⊥ part stays frozen for every λ** [derived]. Let :math:`D = B - B_0` and
 :math:`\Pi_\perp = I - U_SU_S^\top`. Since :math:`X\Pi_\perp = 0`,
@@ -48,13 +48,12 @@ import numpy as np
 
 from .. import flows
 from .._precision import check_x64
-from ..integrate import integrate
-from ..solve import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, SOLVERS, Trajectory, check_times,
-                    resolve_problem)
+from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate
+from ..solve import check_times, initial_head, resolve_problem
+from ..trajectory import Trajectory
 
 #: ``solver="auto"`` switches to the implicit solver above this λ.
 STIFF_LAMBDA = 100.0
-INITS = ("random", "lp")
 
 
 def check_lambda(lam) -> float:
@@ -69,11 +68,15 @@ def check_lambda(lam) -> float:
 
 
 def l2sp_field(t, state, args):
-    r"""Reduced L2-SP field, ``args = (rp, lam)``: :math:`(-2B_Sr,\ -2vr^\top - 2\lambda(B_S - B_{S,0}))`."""
-    rp, lam = args
+    r"""Reduced L2-SP field, ``args = (flow, lam)``: :math:`(-2B_Sr,\ -2vr^\top - 2\lambda(B_S - B_{S,0}))`.
+
+    ``flow`` is the :class:`~lpft_theory.reduced.FlowView`; its norm is :math:`\|\nabla J_\lambda\|`
+    (exact: the S⊥ part of the gradient vanishes), which the driver's t = ∞ test uses.
+    """
+    flow, lam = args
     v, B_S = state
-    r = flows.residual(rp, v, B_S)
-    return (-2.0 * B_S @ r, -2.0 * jnp.outer(v, r) - 2.0 * lam * (B_S - rp.B_S0))
+    r = flows.residual(flow, v, B_S)
+    return (-2.0 * B_S @ r, -2.0 * jnp.outer(v, r) - 2.0 * lam * (B_S - flow.B_S0))
 
 
 def l2sp_field_full(t, state, args):
@@ -83,16 +86,6 @@ def l2sp_field_full(t, state, args):
     r = problem.X @ (B.T @ v) - problem.y
     g = problem.X.T @ r
     return (-2.0 * B @ g, -2.0 * jnp.outer(v, g) - 2.0 * lam * (B - problem.B0))
-
-
-def _grad_norm(args, state):
-    dv, dB = l2sp_field(0.0, state, args)
-    return jnp.sqrt(jnp.sum(dv**2) + jnp.sum(dB**2))
-
-
-def gradient_norm(rp, lam, v, B_S):
-    r"""Norm of :math:`\nabla J_\lambda` at a reduced state (exact: its S⊥ part vanishes)."""
-    return _grad_norm((rp, jnp.asarray(lam, dtype=rp.G.dtype)), (v, B_S))
 
 
 def penalised_objective(rp, lam, v, B_S):
@@ -118,15 +111,12 @@ def simulate_l2sp(problem, lam, times, *, init: str = "random", rtol=DEFAULT_RTO
     check_x64()
     lam = check_lambda(lam)
     t = check_times(times)
-    if init not in INITS:
-        raise ValueError(f"init must be one of {INITS}, got {init!r}")
     if solver == "auto":
         solver = "kvaerno5" if lam > STIFF_LAMBDA else "tsit5"
-    for name, val in (("solver", solver), ("steady_solver", steady_solver)):
-        if val not in SOLVERS:
-            raise ValueError(f"{name} must be 'auto' or one of {tuple(SOLVERS)}, got {val!r}")
+    check_solver(solver, "solver ('auto' or a diffrax solver)")
+    check_solver(steady_solver, "steady_solver")
     rp = resolve_problem(problem, coords, "simulate_l2sp")
-    v_start = rp.v0 if init == "random" else flows.lp_limit(rp)
+    v_start = initial_head(rp, init)
     y0 = (v_start, rp.B_S0)
     lam_a = jnp.asarray(lam, dtype=rp.G.dtype)
     cfg = dict(rtol=float(rtol), atol=float(atol), gtol=float(gtol), solver=solver, steady_solver=steady_solver,
@@ -134,8 +124,9 @@ def simulate_l2sp(problem, lam, times, *, init: str = "random", rtol=DEFAULT_RTO
     if coords == "full":
         if np.isinf(t[-1]):
             raise ValueError("times: t = inf is only supported with coords='reduced'")
-        (v, B), steps, _ = integrate(l2sp_field_full, None, (problem, lam_a), (v_start, problem.B0), t,
+        (v, B), steps, _ = integrate(l2sp_field_full, (problem, lam_a), (v_start, problem.B0), t,
                                      what="L2-SP (full coordinates)", **cfg)
-        return Trajectory(t, v, B @ rp.U_S, "l2sp", solver, steps, None, rp, y0, B_full=B, coords="full")
-    (v, B_S), steps, converged = integrate(l2sp_field, _grad_norm, (rp, lam_a), y0, t, what="L2-SP", **cfg)
-    return Trajectory(t, v, B_S, "l2sp", solver, steps, converged, rp, y0)
+        return Trajectory(t, v, B @ rp.U_S, "l2sp", solver, steps, None, rp, y0, B_full=B, coords="full",
+                          info=dict(lam=lam, init=init))
+    (v, B_S), steps, converged = integrate(l2sp_field, (rp.flow, lam_a), y0, t, what="L2-SP", **cfg)
+    return Trajectory(t, v, B_S, "l2sp", solver, steps, converged, rp, y0, info=dict(lam=lam, init=init))

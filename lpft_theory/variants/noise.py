@@ -1,6 +1,6 @@
 r"""Label noise (beyond the paper): :math:`y = Xw_\star + \sigma\xi`, and the ID test loss.
 
-The paper's theory is noiseless (THEORY.md §1: Y = Xw*). With noise the training
+The paper's theory is noiseless (``docs/theory.md`` §1: Y = Xw*). With noise the training
 targets in S-coordinates become the least-squares solution
 :math:`a_\star = G^{-1}Z^\top y = U_S^\top w_\star + G^{-1}Z^\top\sigma\xi`, the flows
 (which only see :math:`a_\star`, see :mod:`lpft_theory.reduced`) fit that, and the

@@ -1,4 +1,4 @@
-r"""WiSE-FT (beyond the paper; THEORY.md §7): weight-space interpolation of (v, B).
+r"""WiSE-FT (beyond the paper; ``docs/theory.md`` §7): weight-space interpolation of (v, B).
 
 Wortsman et al. (2022, "Robust fine-tuning of zero-shot models") interpolate the
 parameters of the initial and the fine-tuned model. Here
@@ -35,7 +35,8 @@ import numpy as np
 
 from ..problem import Problem
 from ..reduced import ReducedProblem
-from ..solve import Trajectory, simulate
+from ..solve import simulate
+from ..trajectory import Trajectory
 
 WISE_FROM = ("init", "lp")
 
@@ -98,14 +99,15 @@ def endpoints(problem, wise_from: str = "init", ft_time: float = math.inf, **sim
 
 
 def wise_ft(problem, alphas, wise_from: str = "init", ft_time: float = math.inf, **simulate_kwargs):
-    r"""WiSE-FT interpolation on the α grid; returns ``(trajectory, info)``.
+    r"""WiSE-FT interpolation on the α grid.
 
-    ``trajectory`` is a :class:`~lpft_theory.solve.Trajectory` whose ``times`` hold the α
-    values (``method="wise-ft"``, ``initial`` = θ₀), so
-    :func:`~lpft_theory.metrics.trajectory_metrics` gives every metric as a function of α
-    (``balancedness_drift`` is measured from θ₀). ``info`` has ``wise_from``, ``ft_time``,
-    ``converged`` (of the FT endpoint when ``ft_time = inf``), ``num_steps`` and the
-    quartic coefficients of the OOD and ID-subspace losses in α.
+    Returns:
+        A :class:`~lpft_theory.trajectory.Trajectory` whose ``times`` hold the α values
+        (``method="wise-ft"``, ``axis="alpha"``, ``initial`` = θ₀), so
+        :func:`~lpft_theory.metrics.trajectory_metrics` gives every metric as a function of α
+        (``balancedness_drift`` is measured from θ₀). Its ``info`` has ``wise_from``, ``ft_time``,
+        ``converged`` (of the FT endpoint when ``ft_time = inf``), ``num_steps`` and the
+        quartic coefficients of the OOD and ID-subspace losses in α.
 
     ``simulate_kwargs`` go to :func:`~lpft_theory.solve.simulate` for the FT endpoint.
     """
@@ -114,7 +116,6 @@ def wise_ft(problem, alphas, wise_from: str = "init", ft_time: float = math.inf,
         raise TypeError(f"problem must be a Problem or ReducedProblem, got {type(problem).__name__}")
     rp, theta0, theta1, ft = endpoints(problem, wise_from, ft_time, **simulate_kwargs)
     v, B_S = interpolate(a, theta0, theta1)
-    traj = Trajectory(a, v, B_S, "wise-ft", ft.solver, ft.num_steps, ft.converged, rp, theta0)
     c = w_coefficients(theta0[0], rp.B_red(theta0[1]), theta1[0], rp.B_red(theta1[1]))
     P_S = jnp.diag(jnp.concatenate([jnp.ones(rp.m), jnp.zeros(rp.w_red.shape[0] - rp.m)]))
     info = dict(
@@ -122,5 +123,5 @@ def wise_ft(problem, alphas, wise_from: str = "init", ft_time: float = math.inf,
         ood_loss_poly=np.asarray(loss_polynomial(c, rp.w_red, rp.sigma_red)),
         id_subspace_loss_poly=np.asarray(loss_polynomial(c, rp.w_red, P_S)),
     )
-    return traj, info
+    return Trajectory(a, v, B_S, "wise-ft", ft.solver, ft.num_steps, ft.converged, rp, theta0, axis="alpha", info=info)
 

@@ -107,6 +107,6 @@ def test_variants_api_errors():
         with pytest.raises(ValueError, match=msg):
             simulate_variant(p, method, times, **opts)
     run = simulate_variant(p, "ft-frozen-head", [0.0, 1.0], init="lp")
-    assert run.axis == "time" and run.trajectory.method == "ft-frozen-head"
+    assert run.axis == "time" and run.method == "ft-frozen-head"
     run = simulate_variant(p, "gd", lr_v=0.01, lr_B=0.01, steps=10, save_at=np.array([0, 10]))
     assert run.axis == "step" and run.info["steps"] == 10

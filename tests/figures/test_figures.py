@@ -18,6 +18,7 @@ from lpft_theory.figures import writer as figio
 from lpft_theory.figures import paper as figures
 from lpft_theory.figures import plots
 from lpft_theory.theory import bounds as theory
+from lpft_theory.theory.bounds import align_representative
 from lpft_theory.problem import Problem
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -49,7 +50,7 @@ def test_committed_files_complete():
 
 
 def test_toy_2d_closed_forms():
-    """THEORY.md §5, recomputed here: w_lp = (w1, w1 tan a); v_inf^2 = (c + sqrt(c^2 + 4 w1^2))/2,
+    """docs/theory.md §5, recomputed here: w_lp = (w1, w1 tan a); v_inf^2 = (c + sqrt(c^2 + 4 w1^2))/2,
     c = v0^2 - 1 + sin^2 a, w_ft = (w1, v_inf sin a); LP-FT never moves."""
     d = _data("toy_2d")
     a, (w1, w2), v0 = d["a"], d["w_star"], d["v0"]
@@ -92,11 +93,11 @@ def test_eps_tradeoff_lpft_at_eps0():
         assert all(all(row) for row in d["converged"][m])
 
 
-def test_b0_frame_is_the_minimiser():
+def test_align_representative_is_the_minimiser():
     p = Problem.random(seed=4, d=20, k=2, m=5, eps=0.3)
-    q = figures.b0_frame(p)
+    q = align_representative(p)
     np.testing.assert_allclose(np.asarray(q.B_star).T @ np.asarray(q.v_star), np.asarray(p.w_star), atol=1e-14)
-    # ||B0 - B*'||_2 attains d(B0, B*) = 2 sin(theta_max / 2) (THEORY.md §1)
+    # ||B0 - B*'||_2 attains d(B0, B*) = 2 sin(theta_max / 2) (docs/theory.md §1)
     assert abs(np.linalg.norm(np.asarray(q.B0) - np.asarray(q.B_star), 2) - 0.3) < 1e-12
 
 
@@ -106,7 +107,7 @@ def test_ood_vs_time_bounds_equal_theory():
     for idx in {d["representative"], 0, len(p["seeds"]) - 1}:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            prob = figures.b0_frame(Problem.random(seed=p["seeds"][idx], d=p["d"], k=p["k"], m=p["m"], n=p["n"],
+            prob = align_representative(Problem.random(seed=p["seeds"][idx], d=p["d"], k=p["k"], m=p["m"], n=p["n"],
                                                    eps=p["eps"], head_scale=p["head_scale"]))
         for st in theory.STATEMENTS:
             want = theory.ft_lower_bound(prob, st).value

@@ -8,7 +8,8 @@ from scipy.integrate import solve_ivp
 
 from lpft_theory import Problem, reduce, simulate
 from lpft_theory.cli.main import main
-from lpft_theory.scale.batch import BatchTrajectory, batch_metrics, simulate_batch, stiffness_estimate
+from lpft_theory.scale.batch import simulate_batch, stiffness_estimate
+from lpft_theory.trajectory import Trajectory
 from lpft_theory.flows import ft_field
 from lpft_theory.metrics import trajectory_metrics
 
@@ -40,7 +41,7 @@ def ft_batch(batched):
 
 
 def test_batched_ft_equals_per_problem(members, ft_batch):
-    assert isinstance(ft_batch, BatchTrajectory) and len(ft_batch) == 4
+    assert isinstance(ft_batch, Trajectory) and ft_batch.batched and len(ft_batch) == 4
     assert ft_batch.v.shape == (4, 3, 2) and ft_batch.B_S.shape == (4, 3, 2, 6)
     for i, p in enumerate(members):
         tr = simulate(p, "ft", TIMES)
@@ -57,10 +58,10 @@ def test_grouping_follows_stiffness_and_lockstep_accounting(batched, ft_batch):
     est = stiffness_estimate(rp.G, rp.v0, rp.B_S0)
     assert np.all(np.diff(est) > 0)
     s = np.asarray(ft_batch.num_steps)
-    assert ft_batch.work["member_steps"] == s.sum()
-    assert ft_batch.work["lockstep_steps"] == 2 * max(s[0], s[1]) + 2 * max(s[2], s[3])
-    assert ft_batch.work["groups"] == 2
-    assert np.isclose(ft_batch.work["waste"], 1 - s.sum() / ft_batch.work["lockstep_steps"])
+    assert ft_batch.info["work"]["member_steps"] == s.sum()
+    assert ft_batch.info["work"]["lockstep_steps"] == 2 * max(s[0], s[1]) + 2 * max(s[2], s[3])
+    assert ft_batch.info["work"]["groups"] == 2
+    assert np.isclose(ft_batch.info["work"]["waste"], 1 - s.sum() / ft_batch.info["work"]["lockstep_steps"])
     # stiffer members need more steps (the point of sorting)
     assert s[3] > s[0]
 
@@ -97,7 +98,7 @@ def test_lp_batch_equals_per_problem_and_closed_form_limit(members, batched):
 
 
 def test_metrics_of_batch_equal_trajectory_metrics(ft_batch):
-    mets = batch_metrics(ft_batch)
+    mets = trajectory_metrics(ft_batch)
     one = trajectory_metrics(ft_batch.member(2))
     assert set(mets) == set(one)
     for name, arr in mets.items():

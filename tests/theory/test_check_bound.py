@@ -104,7 +104,7 @@ def test_bad_grid_file(tmp_path, capsys):
 
 
 def test_committed_violation_replays_and_is_confirmed_by_reference():
-    """problems/violation_final-thm-3.3_k1.npz: the final bound (as reconstructed in THEORY.md §4) is
+    """problems/violation_final-thm-3.3_k1.npz: the final bound (as reconstructed in docs/theory.md §4) is
     violated; the independent full-dimensional DOP853 integration (rtol 1e-11) agrees."""
     p = Problem.load(os.path.join(ROOT, "problems", "violation_final-thm-3.3_k1.npz"))
     rows = theory.check_problem(p)

@@ -20,7 +20,7 @@ def problem():
 
 
 def _end(res):
-    tr = res.trajectory
+    tr = res
     return np.asarray(tr.v[-1]), np.asarray(tr.B()[-1])
 
 
@@ -67,7 +67,7 @@ def test_layerwise_rates_converge_to_weighted_flow(problem):
 
 def test_perp_part_frozen_on_full_matrices(problem):
     res = gd.simulate_gd(problem, 0.02, 0.05, 500, coords="full", save_at=np.array([0, 500]))
-    B = np.asarray(res.trajectory.B_full[-1])  # the iterated full B
+    B = np.asarray(res.B_full[-1])  # the iterated full B
     B0, X = np.asarray(problem.B0), np.asarray(problem.X)
     U = np.linalg.svd(X, full_matrices=False)[2][: SHAPE["m"]].T  # basis of S, computed here
     D = B - B0
@@ -75,7 +75,7 @@ def test_perp_part_frozen_on_full_matrices(problem):
     assert np.linalg.norm(D @ U) > 1e-2  # B moved inside S
     # the reduced iteration lifts to the same full iterates
     red = gd.simulate_gd(problem, 0.02, 0.05, 500, save_at=np.array([0, 500]))
-    np.testing.assert_allclose(np.asarray(red.trajectory.B()), np.asarray(res.trajectory.B()), atol=1e-12)
+    np.testing.assert_allclose(np.asarray(red.B()), np.asarray(res.B()), atol=1e-12)
 
 
 def test_lr_B_zero_is_gd_on_lp_with_exact_stability_limit(problem):
@@ -85,32 +85,32 @@ def test_lr_B_zero_is_gd_on_lp_with_exact_stability_limit(problem):
     bvec = 2 * B0 @ X.T @ y
     limit = 2.0 / np.linalg.eigvalsh(A)[-1]
     res0 = gd.simulate_gd(problem, 0.5 * limit, 0.0, 1)
-    assert abs(res0.lp_stability_limit / limit - 1) < 1e-10
+    assert abs(res0.info["lp_stability_limit"] / limit - 1) < 1e-10
     lr, steps = 0.9 * limit, 300
     res = gd.simulate_gd(problem, lr, 0.0, steps, save_every=50)
     v = v0.copy()
     for s in range(1, steps + 1):  # the iteration itself, written out
         v = v - lr * (A @ v - bvec)
         if s % 50 == 0:
-            np.testing.assert_allclose(np.asarray(res.trajectory.v[s // 50]), v, rtol=1e-9, atol=1e-12)
-    assert not res.diverged
+            np.testing.assert_allclose(np.asarray(res.v[s // 50]), v, rtol=1e-9, atol=1e-12)
+    assert not res.info["diverged"]
     with pytest.warns(gd.DivergenceWarning, match="diverged"):
         bad = gd.simulate_gd(problem, 1.1 * limit, 0.0, 3000, save_at=np.array([0, 3000]))
-    assert bad.diverged and bad.diverged_at is not None and 1 <= bad.diverged_at <= 3000
+    assert bad.info["diverged"] and bad.info["diverged_at"] is not None and 1 <= bad.info["diverged_at"] <= 3000
 
 
 def test_divergence_is_reported_not_raised(problem):
     with pytest.warns(gd.DivergenceWarning, match="stability limit"):
         res = gd.simulate_gd(problem, 2.0, 2.0, 200, save_at=np.array([0, 1, 2, 3, 5, 10, 100, 200]))
-    assert res.diverged and res.diverged_at >= 1
-    steps = res.trajectory.times
-    v = np.asarray(res.trajectory.v)
-    assert np.all(np.isnan(v[steps >= res.diverged_at]))
-    assert np.all(np.isfinite(v[steps < res.diverged_at]))
-    assert res.stability_ratio_start > 1
+    assert res.info["diverged"] and res.info["diverged_at"] >= 1
+    steps = res.times
+    v = np.asarray(res.v)
+    assert np.all(np.isnan(v[steps >= res.info["diverged_at"]]))
+    assert np.all(np.isfinite(v[steps < res.info["diverged_at"]]))
+    assert res.info["stability_ratio_start"] > 1
     with warnings.catch_warnings():  # warn=False silences, the record stays
         warnings.simplefilter("error")
-        assert gd.simulate_gd(problem, 2.0, 2.0, 200, save_at=np.array([0, 200]), warn=False).diverged
+        assert gd.simulate_gd(problem, 2.0, 2.0, 200, save_at=np.array([0, 200]), warn=False).info["diverged"]
 
 
 def test_converged_runs_end_at_linearly_stable_minima(problem):
@@ -118,18 +118,18 @@ def test_converged_runs_end_at_linearly_stable_minima(problem):
     started_unstable = 0
     for lr in (0.01, 0.05, 0.1, 0.15):
         res = gd.simulate_gd(problem, lr, lr, 4000, save_at=np.array([0, 4000]), warn=False)
-        if res.diverged:
+        if res.info["diverged"]:
             continue
-        assert res.grad_norm_end < 1e-8, (lr, res.grad_norm_end)
-        assert res.stability_ratio_end <= 1 + 1e-6, (lr, res.stability_ratio_end)
-        started_unstable += res.stability_ratio_start > 1
+        assert res.info["grad_norm_end"] < 1e-8, (lr, res.info["grad_norm_end"])
+        assert res.info["stability_ratio_end"] <= 1 + 1e-6, (lr, res.info["stability_ratio_end"])
+        started_unstable += res.info["stability_ratio_start"] > 1
     assert started_unstable >= 1
 
 
 def test_lp_init_starts_at_lp_solution(problem):
     X, y, B0 = (np.asarray(q) for q in (problem.X, problem.y, problem.B0))
     res = gd.simulate_gd(problem, 0.01, 0.01, 10, init="lp", save_at=np.array([0, 10]))
-    np.testing.assert_allclose(np.asarray(res.trajectory.v[0]), np.linalg.lstsq(X @ B0.T, y, rcond=None)[0],
+    np.testing.assert_allclose(np.asarray(res.v[0]), np.linalg.lstsq(X @ B0.T, y, rcond=None)[0],
                                atol=1e-10)
 
 
@@ -147,12 +147,12 @@ def test_bad_input(problem):
 
 def test_gtol_stops_at_a_stationary_point(problem):
     res = gd.simulate_gd(problem, 0.01, 0.01, 100000, gtol=1e-9, save_at=np.array([0, 50000, 100000]))
-    assert res.converged_at is not None and res.converged_at < 50000
-    assert res.grad_norm_end <= 1e-9 * max(1.0, _first_grad(problem))
-    v = np.asarray(res.trajectory.v)
-    assert np.array_equal(v[1], v[2]) and not res.diverged
+    assert res.info["converged_at"] is not None and res.info["converged_at"] < 50000
+    assert res.info["grad_norm_end"] <= 1e-9 * max(1.0, _first_grad(problem))
+    v = np.asarray(res.v)
+    assert np.array_equal(v[1], v[2]) and not res.info["diverged"]
     # stationary: the FT gradient (core) is tiny there
-    tr = res.trajectory
+    tr = res
     assert float(lt.flows.ft_gradient_norm(tr.rp, tr.v[-1], tr.B_S[-1])) <= 1e-9 * max(1.0, _first_grad(problem))
 
 

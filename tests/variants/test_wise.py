@@ -22,7 +22,8 @@ def _full(traj, i):
 
 def test_endpoints_from_init(problem):
     alphas = [0.0, 0.5, 1.0]
-    traj, info = wise.wise_ft(problem, alphas, "init", ft_time=T)
+    traj = wise.wise_ft(problem, alphas, "init", ft_time=T)
+    info = traj.info
     ft = lt.simulate(problem, "ft", [T])
     v, B = _full(traj, 0)
     # α = 0 is the pretrained model, straight from the Problem's arrays
@@ -36,7 +37,7 @@ def test_endpoints_from_init(problem):
 
 
 def test_endpoints_from_lp(problem):
-    traj, _ = wise.wise_ft(problem, [0.0, 1.0], "lp", ft_time=T)
+    traj = wise.wise_ft(problem, [0.0, 1.0], "lp", ft_time=T)
     X, y, B0 = (np.asarray(a) for a in (problem.X, problem.y, problem.B0))
     v_lp = np.linalg.lstsq(X @ B0.T, y, rcond=None)[0]  # independent LP limit
     v, B = _full(traj, 0)
@@ -51,7 +52,8 @@ def test_endpoints_from_lp(problem):
 @pytest.mark.parametrize("wise_from", ["init", "lp"])
 def test_w_is_quadratic_and_losses_quartic(problem, wise_from):
     alphas = np.linspace(-0.5, 1.5, 9)  # extrapolation too
-    traj, info = wise.wise_ft(problem, alphas, wise_from, ft_time=T)
+    traj = wise.wise_ft(problem, alphas, wise_from, ft_time=T)
+    info = traj.info
     w = np.asarray(traj.w())  # lifted: full B(α)^T v(α)
     v0, B0 = _full(traj, 2)  # α = 0
     v1, B1 = _full(traj, 6)  # α = 1
