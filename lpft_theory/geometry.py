@@ -103,8 +103,22 @@ def cos_angles_to_subspace(B_rows, U_cols, complement: bool = False):
     else:
         P = U.T @ B.T
         count = min(k, m)
-    s = jnp.linalg.svd(P, compute_uv=False)[:count]
+    s = singular_values(P)[:count]
     return jnp.clip(s, 0.0, 1.0)
+
+
+def singular_values(M):
+    r"""Singular values of a tall or wide matrix (decreasing), in O(size) memory.
+
+    A k×d matrix with k ≪ d is first reduced by a thin QR of its transpose (d×k → R, k×k), whose
+    singular values are the same; an SVD routine applied to the k×d matrix directly may allocate
+    d×d workspace (80 GB at d = 10⁵).
+    """
+    M = jnp.asarray(M)
+    if M.shape[-2] < M.shape[-1]:
+        M = jnp.swapaxes(M, -1, -2)
+    R = jnp.linalg.qr(M, mode="r")
+    return jnp.linalg.svd(R, compute_uv=False)
 
 
 def largest_principal_angle(B, Bp):
@@ -120,7 +134,7 @@ def largest_principal_angle(B, Bp):
     Bp = jnp.asarray(Bp)
     c = jnp.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
     resid = B - (B @ Bp.T) @ Bp
-    s = jnp.linalg.svd(resid, compute_uv=False)[0]
+    s = singular_values(resid)[0]
     return jnp.arctan2(s, c)
 
 
