@@ -5,7 +5,7 @@ paper: a feature extractor :math:`B \in \mathbb{R}^{k\times d}` has the features
 and :math:`R(B) = \operatorname{rowspace}(B)`.
 
 References are to Kumar et al., *Fine-Tuning can Distort Pretrained Features and
-Underperform Out-of-Distribution*, ICLR 2022 (see ``shared/THEORY.md`` §1).
+Underperform Out-of-Distribution*, ICLR 2022 (see ``docs/theory.md`` §1).
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def largest_principal_angle(B, Bp):
 def feature_distance(B, Bp, check: bool = True):
     r"""Feature distance :math:`d(B, B') = \min_{U \in O(k)} \|B - UB'\|_2` (spectral norm).
 
-    Closed form for orthonormal rows (derived, THEORY.md §1):
+    Closed form for orthonormal rows (derived, docs/theory.md §1):
     :math:`d(B, B') = 2\sin(\theta_{\max}/2)`, with :math:`\theta_{\max}` the
     largest principal angle between the row spaces; the minimiser is the polar
     factor of :math:`BB'^\top`.

@@ -1,6 +1,6 @@
 r"""The two-dimensional toy of the paper's Fig. 2 (Kumar et al. 2022, §3), computed, not sketched.
 
-Setting (``shared/THEORY.md`` §5): d = 2, k = 1, one training point :math:`x_{id} = e_1`
+Setting (``docs/theory.md`` §5): d = 2, k = 1, one training point :math:`x_{id} = e_1`
 (so S = span(e₁) and the OOD direction is :math:`e_2 \in S^\perp`), pretrained feature
 :math:`B_0 = (\cos a, \sin a)`, ground truth :math:`w_\star = (w_1, w_2)`, scalar head
 :math:`v_0`, worst-case OOD loss :math:`L_{ood} = \|w - w_\star\|^2` (Σ = I). This lies outside
@@ -8,9 +8,9 @@ the theorems' regime (m + k = d); it is an illustration.
 
 Closed forms of the limits (k = 1):
 
-* **LP** [THEORY.md §5(a)]: :math:`v_{lp} = w_1/\cos a` and :math:`w_{lp} = v_{lp}B_0^\top = (w_1, w_1\tan a)`:
+* **LP** [docs/theory.md §5(a)]: :math:`v_{lp} = w_1/\cos a` and :math:`w_{lp} = v_{lp}B_0^\top = (w_1, w_1\tan a)`:
   the scaling of B₀ that gets :math:`x_{id}` right.
-* **FT** [derived, THEORY.md §5(b)]: B's second coordinate is frozen at sin a (Lemma A.3) and
+* **FT** [derived, docs/theory.md §5(b)]: B's second coordinate is frozen at sin a (Lemma A.3) and
   :math:`v^2 - \|B\|^2` is conserved (Lemma A.4). At the limit :math:`v_\infty b_{1,\infty} = w_1`,
   so :math:`v_\infty^2 - w_1^2/v_\infty^2 - \sin^2 a = v_0^2 - 1`, i.e.
 
@@ -71,14 +71,14 @@ def toy_problem(a: float = TOY_DEFAULTS["a"], w_star=TOY_DEFAULTS["w_star"], v0:
 
 
 def lp_closed_form(a: float, w_star) -> tuple:
-    r"""``(v_lp, w_lp)``: :math:`v_{lp} = w_1/\cos a`, :math:`w_{lp} = (w_1, w_1\tan a)` (THEORY.md §5a)."""
+    r"""``(v_lp, w_lp)``: :math:`v_{lp} = w_1/\cos a`, :math:`w_{lp} = (w_1, w_1\tan a)` (docs/theory.md §5a)."""
     a, w, _ = _check(a, w_star, 0.0)
     v = w[0] / math.cos(a)
     return v, np.array([w[0], w[0] * math.tan(a)])
 
 
 def ft_closed_form(a: float, w_star, v0: float, sign=None) -> dict:
-    r"""The FT limit from balancedness (THEORY.md §5b, [derived]).
+    r"""The FT limit from balancedness (docs/theory.md §5b, [derived]).
 
     Returns ``v_inf`` (:math:`\pm\sqrt{(c+\sqrt{c^2+4w_1^2})/2}`), ``b1_inf`` (:math:`w_1/v_\infty`),
     ``w_ft`` = :math:`(w_1, v_\infty\sin a)` and ``c``. ``sign`` is the sign of :math:`v_\infty`:

@@ -11,7 +11,7 @@ Each :class:`FigureSpec` has
 :data:`EXTRA_FIGURE_MODULES` are imported (if they exist) by :func:`load_extra_figures`, so that
 their ``register`` calls run. :func:`generate` computes, plots and writes (:mod:`lpft_theory.figures.writer`).
 
-The figures (``shared/THEORY.md`` §4–5):
+The figures (``docs/theory.md`` §4–5):
 
 ``toy_2d``        the paper's Fig. 2 (d = 2, k = 1), computed, with the k = 1 closed forms alongside.
 ``ood_vs_time``   √L_ood(t) for LP, FT, LP-FT on random problems with good features, and both
@@ -181,12 +181,12 @@ def _quiet_problem(**kwargs):
 def b0_frame(problem):
     r"""The same problem with :math:`(B_\star, v_\star)` replaced by :math:`(PB_\star, Pv_\star)`, P the
     orthogonal minimiser in :math:`d(B_0, B_\star) = \min_U\|B_0 - UB_\star\|_2` (polar factor of
-    :math:`B_0B_\star^\top`, THEORY.md §1).
+    :math:`B_0B_\star^\top`, docs/theory.md §1).
 
     w* = B*ᵀv*, ε and every trajectory are unchanged; only φ changes. The bounds' φ compares v₀ with
     v*, which is meaningful only when B* is written in B₀'s frame: with an arbitrary rotation of
     (B*, v*) the printed inequality can fail (a problem with v₀ = the optimal head, L_ood = 0 at t = 0,
-    and a positive bound is saved with issue 4's note). ``Problem.random`` rotates B₀ by a random R,
+    and a positive bound; ``docs/theory.md`` §4.3). ``Problem.random`` rotates B₀ by a random R,
     so the figures evaluate the bounds in this frame.
     """
     import warnings
@@ -229,7 +229,7 @@ def _runs(seeds: tuple, eps: float, head_scale: float, times: tuple) -> dict:
 
 
 def compute_toy_2d(quick: bool = False) -> dict:
-    """The 2-D toy (THEORY.md §5), simulated; the same in quick and full mode (it is cheap)."""
+    """The 2-D toy (docs/theory.md §5), simulated; the same in quick and full mode (it is cheap)."""
     from .. import toy
 
     p = toy.TOY_DEFAULTS

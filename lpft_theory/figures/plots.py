@@ -2,7 +2,7 @@ r"""Plot functions: data (arrays, as returned by the ``compute_*`` functions of 
 or read back from their JSON) in, :class:`matplotlib.figure.Figure` out. No simulation happens here.
 
 Style is defined once: :data:`METHOD_COLORS` (Okabe–Ito, colourblind-safe) gives every method the
-same colour in every figure; quantities are named as in ``shared/THEORY.md``.
+same colour in every figure; quantities are named as in ``docs/theory.md``.
 """
 
 from __future__ import annotations

@@ -75,7 +75,7 @@ def unpack(theta, m):
 
 
 def bound_jax(theta, m, final, sigma_min):
-    """The bound (THEORY.md §4) as a differentiable function of the parameters; ``final`` (a traced
+    """The bound (docs/theory.md §4) as a differentiable function of the parameters; ``final`` (a traced
     bool) selects final-thm-3.3 (|·| in φ, √σ_min) over submission-thm-3.1 (printed φ, clipped at 0)."""
     B0, Bs, v0, vs, w = unpack(theta, m)
     k = B0.shape[0]

@@ -1,7 +1,7 @@
 r"""The FT OOD lower bound of Kumar et al. (ICLR 2022) in both versions, ingredient by ingredient.
 
 Both statements bound the OOD error of fine-tuning from below *for every t*
-(``shared/THEORY.md`` §4):
+(``docs/theory.md`` §4):
 
 **submission-thm-3.1** [printed, submission Theorem 3.1]. If :math:`\cos\theta_k(R_0,S^\perp) > 0`,
 
@@ -13,7 +13,7 @@ with the worst-case loss :math:`L_{ood} = \|B^\top v - w_\star\|^2` (Σ = I),
 :math:`\varphi^2 = (v_0^\top v_\star)^2 - \|v_\star\|^4` *as printed* (no absolute value; the
 statement is undefined when this is negative) and :math:`\varepsilon = d(B_0, B_\star)`.
 The printed text defines ε once as a squared norm and elsewhere as the unsquared
-distance; we use the unsquared distance (THEORY.md §4). Its regime: 1 ≤ k < n < d, k < d − n.
+distance; we use the unsquared distance (docs/theory.md §4). Its regime: 1 ≤ k < n < d, k < d − n.
 
 **final-thm-3.3** [final, reconstructed]. The same inequality with
 :math:`\cos\theta_{\max}(R_0,S^\perp)`, :math:`\varphi^2 = |(v_0^\top v_\star)^2 - \|v_\star\|^4|`,
@@ -39,6 +39,8 @@ import numpy as np
 
 from .. import geometry
 
+#: The two versions of the FT lower bound, by name: the ICLR submission's Theorem 3.1 [printed] and the
+#: final Theorem 3.3 [reconstructed] (``docs/theory.md`` §4.1). Every bound function takes one of them.
 STATEMENTS = ("submission-thm-3.1", "final-thm-3.3")
 
 REFERENCES = {
@@ -52,7 +54,7 @@ LOSSES = {"submission-thm-3.1": "worst-case (Sigma = I)", "final-thm-3.3": "Sigm
 #: from integrations at rtol 1e-10 / atol 1e-12 (reduced coordinates); against the independent rtol 1e-11
 #: reference it agreed to <= 1e-8 relative and <= 3e-10 absolute in every case we cross-checked, so the
 #: tolerance leaves two orders of magnitude on top. (An earlier version floored the scale at 1, i.e. an
-#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5; see the README.) The grid minimum
+#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5.) The grid minimum
 #: is an *achieved* value of the trajectory, so it can only over-estimate the true minimum: grid error
 #: never fabricates a violation.
 VIOLATION_RTOL = 1e-6
@@ -107,7 +109,7 @@ def principal_cosines(B0, X):
 
 
 def feature_distance_orthonormal(B, Bp) -> float:
-    r"""ε = d(B, B') = 2 sin(θ_max/2) for orthonormal-row B, B' (THEORY.md §1 [derived]), with
+    r"""ε = d(B, B') = 2 sin(θ_max/2) for orthonormal-row B, B' (docs/theory.md §1 [derived]), with
     θ_max = atan2(‖B(I − B'^T B')‖₂, σ_min(BB'^T)); numpy twin of :func:`geometry.feature_distance`."""
     B, Bp = _np(B), _np(Bp)
     c = np.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
@@ -186,7 +188,7 @@ def bound_ingredients(problem) -> dict:
 
 def align_representative(problem):
     r"""The same problem with :math:`(B_\star, v_\star)` replaced by :math:`(UB_\star, Uv_\star)`, U the
-    polar factor of :math:`B_0B_\star^\top` (the minimiser in :math:`d(B_0,B_\star)`, THEORY.md §1).
+    polar factor of :math:`B_0B_\star^\top` (the minimiser in :math:`d(B_0,B_\star)`, docs/theory.md §1).
 
     :math:`w_\star = B_\star^\top v_\star` and ε are unchanged, but φ is not: it compares v₀ with
     :math:`v_\star`, and only the representative aligned with B₀ makes that comparison meaningful for

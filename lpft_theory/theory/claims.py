@@ -1,4 +1,4 @@
-r"""Every statement of Section 3 of Kumar et al. (ICLR 2022), checked by simulation (THEORY.md §3–4).
+r"""Every statement of Section 3 of Kumar et al. (ICLR 2022), checked by simulation (docs/theory.md §3–4).
 
 Each ``check_*`` function simulates instances, compares simulated quantities with what the
 statement asserts, and returns one row: ``statement``, ``reference``, ``simulated`` (what was run),
@@ -226,7 +226,7 @@ def check_prop_37(quick: bool) -> dict:
 
 
 def check_bounds(quick: bool, trials=None, seed: int = 0) -> list:
-    """Both FT lower bounds (THEORY.md §4) over a randomised campaign (:mod:`lpft_theory.theory.campaign`).
+    """Both FT lower bounds (docs/theory.md §4) over a randomised campaign (:mod:`lpft_theory.theory.campaign`).
 
     Quick: 24 trials of one shape; full: 1000 trials of the default grid."""
     grid = campaign.load_grid()

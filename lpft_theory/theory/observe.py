@@ -1,6 +1,6 @@
 r"""The observed side of the FT lower bound: :math:`\min_{t\ge0}\sqrt{L_{ood}(FT(t))}`, batched.
 
-For each problem (THEORY.md §4) we integrate the reduced FT flow (THEORY.md §3,
+For each problem (docs/theory.md §4) we integrate the reduced FT flow (docs/theory.md §3,
 :func:`lpft_theory.flows.ft_field`) from :math:`(v_0, B_0)` with the L-stable implicit
 solver Kvaerno5 (FT is stiff near its minimum: explicit Tsit5 needs ~2.5e5 steps to
 t = 1e4 where Kvaerno5 needs ~1.4e3), at rtol 1e-10 / atol 1e-12, and

@@ -1,6 +1,6 @@
 r"""Independent reference for the observed side of the FT bound: full-dimensional scipy integration.
 
-Written straight from the gradient formulas of THEORY.md §1–2, without the package's
+Written straight from the gradient formulas of docs/theory.md §1–2, without the package's
 reduced coordinates, flows or diffrax:
 
 .. math:: r = XB^\top v - y,\quad \dot v = -2BX^\top r,\quad \dot B = -2v\,r^\top X,
