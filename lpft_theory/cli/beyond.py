@@ -1,4 +1,4 @@
-"""``lpft-theory simulate`` flags for the beyond-the-paper methods (issue 7) and label noise.
+"""``lpft-theory simulate`` flags for the beyond-the-paper methods and label noise.
 
 ``simulate`` calls :func:`add_arguments` on its parser and hands the run to :func:`run`
 when :func:`handles` says so (a method of :data:`lpft_theory.variants.dispatch.BEYOND_METHODS`, or

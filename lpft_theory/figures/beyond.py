@@ -1,4 +1,4 @@
-r"""Figures of the beyond-the-paper methods (issue 7), registered in :mod:`lpft_theory.figures.paper`.
+r"""Figures of the beyond-the-paper methods, registered in :mod:`lpft_theory.figures.paper`.
 
 ``wise_ft``   ID-subspace and OOD loss against α for WiSE-FT interpolation from (v₀, B₀) to FT
               and from (v_lp^∞, B₀) to LP-FT (:mod:`lpft_theory.variants.wise`).

@@ -148,25 +148,39 @@ def run_sweep(
 
     Parameters
     ----------
-    grid : ``{key: [values]}`` over :meth:`Problem.random` keywords (e.g. ``{"eps": [0.05, 0.2]}``).
-    seeds : the seeds; trajectory ``j`` is (setting ``j // len(seeds)``, seed ``seeds[j % len(seeds)]``).
-    base : fixed keywords (e.g. ``dict(d=100, k=4, m=20)``).
-    method, times, rtol, atol, gtol, solver : as in :func:`lpft_theory.solve.simulate`.
-    memory_bytes : host-memory budget per chunk (see :func:`member_bytes`).
-    chunk_size : cap on members per chunk (default: only the memory budget limits it).
-    group_size : members solved in one vmap inside a chunk (sorted by stiffness); ``"auto"`` =
+    grid
+        ``{key: [values]}`` over :meth:`Problem.random` keywords (e.g. ``{"eps": [0.05, 0.2]}``).
+    seeds
+        The seeds; trajectory ``j`` is (setting ``j // len(seeds)``, seed ``seeds[j % len(seeds)]``).
+    method, times, rtol, atol, gtol, solver
+        As in :func:`lpft_theory.solve.simulate`.
+    base
+        Fixed keywords (e.g. ``dict(d=100, k=4, m=20)``).
+    memory_bytes
+        Host-memory budget per chunk (see :func:`member_bytes`).
+    chunk_size
+        Cap on members per chunk (default: only the memory budget limits it).
+    group_size
+        Members solved in one vmap inside a chunk (sorted by stiffness); ``"auto"`` =
         :func:`lpft_theory.scale.batch.default_group_size`.
-    mesh : passed to :func:`~lpft_theory.scale.batch.simulate_batch` (``"all"`` = every device).
-    progress : show a tqdm bar.
-    method_options : for the beyond-the-paper methods (``"wise-ft"``, ``"l2sp"``, ``"gd"``,
-        ``"ft-frozen-head"``), the keyword options of :func:`lpft_theory.variants.dispatch.simulate_variant`
-        (e.g. ``dict(lam=10.0)`` or ``dict(lr_v=0.01, lr_B=0.001, steps=500, save_every=100)``). These
-        methods run one trajectory at a time (no vmap); the ``t`` column then holds their axis
-        (flow time, WiSE-FT α, or GD step) and ``num_steps``/``converged`` are −1.
+    mesh
+        Passed to :func:`~lpft_theory.scale.batch.simulate_batch` (``"all"`` = every device).
+    progress
+        Show a tqdm bar.
+    method_options
+        For the beyond-the-paper methods (``"wise-ft"``, ``"l2sp"``, ``"gd"``, ``"ft-frozen-head"``), the
+        keyword options of :func:`lpft_theory.variants.dispatch.simulate_variant` (e.g. ``dict(lam=10.0)`` or
+        ``dict(lr_v=0.01, lr_B=0.001, steps=500, save_every=100)``). These methods run one trajectory at a
+        time (no vmap); the ``t`` column then holds their axis (flow time, WiSE-FT α, or GD step) and
+        ``num_steps``/``converged`` are −1.
 
-    Columns: ``traj``, ``seed``, the grid keys, ``t``, ``num_steps`` (per trajectory),
-    ``converged`` (1/0, −1 without ``inf``) and the metrics of :func:`~lpft_theory.metrics.trajectory_metrics`
-    (without ``perp_drift``, which in reduced coordinates only shows rounding).
+    Returns
+    -------
+    SweepTable
+        One row per trajectory and time, with the columns ``traj``, ``seed``, the grid keys, ``t``,
+        ``num_steps`` (per trajectory), ``converged`` (1/0, −1 without ``inf``) and the metrics of
+        :func:`~lpft_theory.metrics.trajectory_metrics` (without ``perp_drift``, which in reduced coordinates
+        only shows rounding).
     """
     from tqdm.auto import tqdm
 

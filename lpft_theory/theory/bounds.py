@@ -39,6 +39,8 @@ import numpy as np
 
 from .. import geometry
 
+#: The two versions of the FT lower bound, by name: the ICLR submission's Theorem 3.1 [printed] and the
+#: final Theorem 3.3 [reconstructed] (``docs/theory.md`` §4.1). Every bound function takes one of them.
 STATEMENTS = ("submission-thm-3.1", "final-thm-3.3")
 
 REFERENCES = {
@@ -52,7 +54,7 @@ LOSSES = {"submission-thm-3.1": "worst-case (Sigma = I)", "final-thm-3.3": "Sigm
 #: from integrations at rtol 1e-10 / atol 1e-12 (reduced coordinates); against the independent rtol 1e-11
 #: reference it agreed to <= 1e-8 relative and <= 3e-10 absolute in every case we cross-checked, so the
 #: tolerance leaves two orders of magnitude on top. (An earlier version floored the scale at 1, i.e. an
-#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5; see the README.) The grid minimum
+#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5.) The grid minimum
 #: is an *achieved* value of the trajectory, so it can only over-estimate the true minimum: grid error
 #: never fabricates a violation.
 VIOLATION_RTOL = 1e-6

@@ -40,6 +40,9 @@ from . import bounds as theory
 from ..atomic import write_text
 from ..problem import Problem
 
+#: The distribution random trials are drawn from: shapes (d, k, m, n), ε, head kind and scale, ‖w*‖, the
+#: overlap of the ID subspace with B₀'s rows, Σ and the conditioning of the inputs. :func:`load_grid`
+#: overrides its top-level keys from a JSON file (``check-bound --grid FILE``).
 DEFAULT_GRID = {
     # (d, k, m, n). [12, 2, 5, 10] is outside the printed regime (k < d - n fails); the cost per trial
     # grows with k*m (the reduced state), not with d, so d reaches 40 while k*m stays small.
