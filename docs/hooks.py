@@ -53,11 +53,7 @@ MIRRORED = (
 #: Public names known to lack a docstring, each with the reason it is tolerated for now. Their files are
 #: being rewritten; the API pages do not list them, and ``tests/test_docs.py`` expects them to fail (strict
 #: xfail), so the entry must go as soon as the docstring exists.
-PENDING_DOCSTRINGS = {
-    "lpft_theory.METHODS": "constant in lpft_theory/solve.py, which is being rewritten",
-    "lpft_theory.variants.ALL_METHODS": "constant in lpft_theory/variants/dispatch.py, which is being rewritten",
-    "lpft_theory.variants.BEYOND_METHODS": "constant in lpft_theory/variants/dispatch.py, which is being rewritten",
-}
+PENDING_DOCSTRINGS: dict = {}
 
 _LINK = re.compile(r"(!?\[(?:[^\[\]]|\[[^\]]*\])*\]\()([^)\s]+)((?:\s+\"[^\"]*\")?\))")
 _FENCE = re.compile(r"^(```|~~~)")

@@ -27,6 +27,7 @@ from .problem import Problem
 from .reduced import ReducedProblem, reduce
 from .trajectory import Trajectory
 
+#: The paper's three methods: linear probing, fine-tuning, and LP then FT (``docs/theory.md`` §2).
 METHODS = ("lp", "ft", "lpft")
 #: Initial heads of the variants that can start from the problem's head or from LP's limit.
 INITS = ("random", "lp")

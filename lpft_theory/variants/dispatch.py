@@ -19,7 +19,9 @@ from ..solve import simulate
 from ..trajectory import Trajectory
 from . import frozen_head, gd, l2sp, wise
 
+#: The methods beyond the paper: WiSE-FT, L2-SP, discrete GD and frozen-head FT (``docs/theory.md`` §7).
 BEYOND_METHODS = ("wise-ft", "l2sp", "gd", "ft-frozen-head")
+#: Every method :func:`simulate_variant` runs: the paper's three, then :data:`BEYOND_METHODS`.
 ALL_METHODS = CORE_METHODS + BEYOND_METHODS
 #: Options each beyond-the-paper method requires.
 REQUIRED = {"wise-ft": ("alpha",), "l2sp": ("lam",), "gd": ("lr_v", "lr_B", "steps"), "ft-frozen-head": ()}
