@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import flows
+from ._checks import number_vector
 from ._precision import check_x64
 from .integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate)
 from .problem import Problem
@@ -35,14 +36,7 @@ INITS = ("random", "lp")
 
 def check_times(times) -> np.ndarray:
     """Validate save times: 1-D, non-negative, strictly increasing, finite except ``inf`` last."""
-    try:
-        t = np.asarray(times, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise TypeError(f"times must be a sequence of numbers, got {times!r}") from None
-    if t.size == 0:
-        raise ValueError("times must contain at least one time")
-    if np.any(np.isnan(t)):
-        raise ValueError("times contains NaN")
+    t = number_vector(times, "times")
     if np.any(t < 0):
         raise ValueError(f"times must be non-negative, got {t[t < 0][0]:g}")
     if np.any(np.isinf(t[:-1])):

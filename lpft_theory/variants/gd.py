@@ -49,6 +49,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import flows
+from .._checks import nonnegative_number
 from .._precision import check_x64
 from ..solve import check_init, initial_head, resolve_problem
 from ..trajectory import Trajectory
@@ -69,15 +70,7 @@ INFO_KEYS = ("lr_v", "lr_B", "steps", "init", "diverged", "diverged_at", "stabil
 
 def check_rates(lr_v, lr_B, steps) -> tuple:
     """Step sizes finite and >= 0 (not both 0); ``steps`` an integer >= 1."""
-    out = []
-    for name, val in (("lr_v", lr_v), ("lr_B", lr_B)):
-        try:
-            val = float(val)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name} must be a number, got {val!r}") from None
-        if not (math.isfinite(val) and val >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {val}")
-        out.append(val)
+    out = [nonnegative_number(lr_v, "lr_v"), nonnegative_number(lr_B, "lr_B")]
     if out[0] == 0 and out[1] == 0:
         raise ValueError("lr_v and lr_B are both 0: nothing would move")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:

@@ -41,12 +41,12 @@ O(λT) steps; ``solver="auto"`` picks the implicit ``kvaerno5`` when λ > :data:
 
 from __future__ import annotations
 
-import math
 
 import jax.numpy as jnp
 import numpy as np
 
 from .. import flows
+from .._checks import nonnegative_number
 from .._precision import check_x64
 from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate
 from ..solve import check_times, initial_head, resolve_problem
@@ -58,13 +58,7 @@ STIFF_LAMBDA = 100.0
 
 def check_lambda(lam) -> float:
     """λ must be a finite number >= 0."""
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise TypeError(f"l2sp lambda must be a number, got {lam!r}") from None
-    if not (math.isfinite(lam) and lam >= 0):
-        raise ValueError(f"l2sp lambda must be a finite number >= 0, got {lam}")
-    return lam
+    return nonnegative_number(lam, "l2sp lambda")
 
 
 def l2sp_field(t, state, args):

@@ -33,6 +33,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import number_vector
 from ..problem import Problem
 from ..reduced import ReducedProblem
 from ..solve import simulate
@@ -43,12 +44,7 @@ WISE_FROM = ("init", "lp")
 
 def check_alphas(alphas) -> np.ndarray:
     """Validate the α grid: a non-empty 1-D sequence of finite numbers (α outside [0, 1] extrapolates)."""
-    try:
-        a = np.asarray(alphas, dtype=np.float64).reshape(-1)
-    except (TypeError, ValueError):
-        raise TypeError(f"alpha must be a sequence of numbers, got {alphas!r}") from None
-    if a.size == 0:
-        raise ValueError("alpha must contain at least one value")
+    a = number_vector(alphas, "alpha")
     if not np.all(np.isfinite(a)):
         raise ValueError("alpha must be finite")
     return a
