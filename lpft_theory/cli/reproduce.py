@@ -31,7 +31,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..theory import claims
-    from ..figures import paper as figures
+    from ..figures import registry
 
     for flag, path in (("--figures", args.figures), ("--report", args.report)):
         if os.path.exists(path) and not os.path.isdir(path):
@@ -50,7 +50,7 @@ def run(args) -> int:
     print(f"OOD loss at convergence: LP {s['lp']:.3e}, FT {s['ft']:.3e}, LP-FT {s['lpft']:.3e}\n", flush=True)
 
     print(f"== 2. Figures -> {args.figures}/", flush=True)
-    for path in figures.generate(args.figures, quick=args.quick, log=log):
+    for path in registry.generate(args.figures, quick=args.quick, log=log):
         print(path)
 
     print("\n== 3. The paper's Section 3 statements, checked by simulation", flush=True)
