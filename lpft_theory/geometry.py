@@ -25,11 +25,6 @@ def orthonormal_rows_error(B) -> float:
     return float(np.max(np.abs(B @ B.T - np.eye(B.shape[0]))))
 
 
-def has_orthonormal_rows(B, tol: float = ORTHONORMAL_TOL) -> bool:
-    """Whether ``B`` has orthonormal rows to within ``tol`` (see :func:`orthonormal_rows_error`)."""
-    return orthonormal_rows_error(B) <= tol
-
-
 def column_basis(M, rtol: float | None = None) -> np.ndarray:
     r"""Orthonormal basis (as columns) of the column space of ``M``, by SVD.
 
@@ -69,17 +64,6 @@ def orthonormal_complement(U, rng: np.random.Generator | None = None, size: int 
     G -= U @ (U.T @ G)  # re-orthogonalise for accuracy
     Q, _ = np.linalg.qr(G)
     return Q
-
-
-def cos_principal_angles(A_rows, B_rows):
-    r"""Cosines of the principal angles between ``rowspace(A)`` and ``rowspace(B)``.
-
-    Both inputs must have orthonormal rows. Returned in decreasing order (so the
-    last entry is :math:`\cos\theta_{\max}`), as singular values of :math:`AB^\top`
-    (Def. 3.1 of the submission: :math:`\cos\theta_i = \sigma_i(E^\top F)`).
-    """
-    s = jnp.linalg.svd(jnp.asarray(A_rows) @ jnp.asarray(B_rows).T, compute_uv=False)
-    return jnp.clip(s, 0.0, 1.0)
 
 
 def cos_angles_to_subspace(B_rows, U_cols, complement: bool = False):

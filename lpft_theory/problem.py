@@ -390,3 +390,21 @@ def _sigma(spec, d, cond, rng):
             return 0.5 * (S + S.T)
         raise ValueError(f"sigma_ood must be None, 'identity', 'anisotropic' or a (d, d) array, got {spec!r}")
     return _as_float_array("sigma_ood", spec)
+
+
+class regime_warnings_silenced(warnings.catch_warnings):  # noqa: N801 - used like contextlib.suppress
+    """Context manager that ignores :class:`RegimeWarning` inside its block (other warnings still show).
+
+    For callers that build problems outside the theorems' regime on purpose (the 2-D toy, the figure and
+    claim sweeps)::
+
+        with regime_warnings_silenced():
+            p = Problem.random(seed=0, d=2, k=1, m=1)
+
+    The warning filters are restored on exit (it is a :class:`warnings.catch_warnings`).
+    """
+
+    def __enter__(self):
+        out = super().__enter__()
+        warnings.simplefilter("ignore", RegimeWarning)
+        return out

@@ -28,12 +28,11 @@ Closed forms of the limits (k = 1):
 from __future__ import annotations
 
 import math
-import warnings
 
 import jax.numpy as jnp
 import numpy as np
 
-from .problem import Problem, RegimeWarning
+from .problem import Problem, regime_warnings_silenced
 
 #: The figure's parameters: w* at 45°, B₀ at 50° (good features, 5° off), a small positive head.
 TOY_DEFAULTS = dict(a=math.radians(50.0), w_star=(1.0, 1.0), v0=0.1)
@@ -62,8 +61,7 @@ def toy_problem(a: float = TOY_DEFAULTS["a"], w_star=TOY_DEFAULTS["w_star"], v0:
     :math:`d(B_0, B_\star) = 2\sin(|a - \angle w_\star|/2)` for angles within 90°)."""
     a, w, v0 = _check(a, w_star, v0)
     norm = float(np.linalg.norm(w))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RegimeWarning)  # d = 2, k = m = 1: outside the theorems' regime
+    with regime_warnings_silenced():  # d = 2, k = m = 1: outside the theorems' regime
         return Problem.from_arrays(
             X=np.array([[1.0, 0.0]]), y=np.array([w[0]]), B0=np.array([[math.cos(a), math.sin(a)]]),
             v0=np.array([v0]), w_star=w, B_star=(w / norm)[None, :], v_star=np.array([norm]),

@@ -32,8 +32,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import warnings
-
 import matplotlib.pyplot as plt
 import numpy as np
 
@@ -161,8 +159,7 @@ def toy(a, v0, w_star=w_star):
     X = np.array([[1.0, 0.0]])
     B0 = np.array([[np.cos(a), np.sin(a)]])
     v_star = np.linalg.norm(w_star)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", lt.RegimeWarning)
+    with lt.problem.regime_warnings_silenced():
         return lt.Problem.from_arrays(
             X, X @ w_star, B0, np.array([v0]), w_star, B_star=(w_star / v_star)[None, :], v_star=np.array([v_star])
         )

@@ -58,6 +58,7 @@ import numpy as np
 from IPython.display import Image, Markdown, display
 
 import lpft_theory as lt
+from lpft_theory.figures import reports
 from lpft_theory.theory import campaign, reference
 from lpft_theory.theory import bounds as theory
 
@@ -242,7 +243,7 @@ plt.show()
 #
 # ## 3.5 Reading the report
 #
-# `campaign.write_report` (what `--report DIR` does) writes the findings to a folder:
+# `reports.write_campaign_report` (what `--report DIR` does) writes the findings to a folder:
 #
 # * `summary.md`: the table below;
 # * `report.json`: the same numbers, machine-readable, with the sampling grid;
@@ -253,10 +254,7 @@ plt.show()
 
 # %%
 report_dir = tempfile.mkdtemp(prefix="campaign_")
-summary = campaign.write_report(result, report_dir)
-# write_report draws its histogram with matplotlib's file-only "Agg" backend; turn inline figures back on
-# %matplotlib inline
-plt.close("all")  # the report's histogram is shown from its file below
+summary = reports.write_campaign_report(result, report_dir)
 print(sorted(os.listdir(report_dir)))
 display(Markdown(open(os.path.join(report_dir, "summary.md")).read()))
 display(Image(os.path.join(report_dir, "histogram.png")))

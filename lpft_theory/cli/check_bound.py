@@ -10,9 +10,13 @@ from ..theory import bounds as theory
 from .common import load_problem
 
 RESULT_KEYS = ("statement", "bound", "observed", "t_min", "margin", "holds", "applies")
+#: ``--adversarial --quick``: starts per statement.
+QUICK_STARTS = 4
 
 
 def register(sub) -> None:
+    from ..theory import adversarial
+
     p = sub.add_parser("check-bound", help="check the FT OOD lower bound (submission Thm 3.1, final Thm 3.3)")
     p.add_argument("--problem", metavar="P.npz", help="check one problem file")
     p.add_argument("--random", metavar="SPEC", help="check one random problem, e.g. d=12,k=2,m=4,eps=0.1,seed=0")
@@ -25,7 +29,11 @@ def register(sub) -> None:
     p.add_argument("--report", metavar="DIR", help="folder for report.json, summary.md, histogram.png, cases")
     p.add_argument("--quick", action="store_true", help="reduced size (campaign: 200 trials; adversarial: 4 starts)")
     p.add_argument("--adversarial", action="store_true", help="gradient-based search maximising bound - observed")
-    p.add_argument("--starts", type=int, help="adversarial: number of starts (default 16, quick 4)")
+    p.add_argument("--starts", type=int, metavar="N",
+                   help=f"adversarial: starts per statement (default {adversarial.DEFAULT_STARTS}, quick {QUICK_STARTS})")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help=f"adversarial: Adam steps per start (default {adversarial.DEFAULT_STEPS}, "
+                        f"quick {adversarial.QUICK_STEPS})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -61,6 +69,7 @@ def run(args) -> int:
 
 
 def _campaign(args) -> int:
+    from ..figures import reports
     from ..theory import campaign
 
     if args.report is None:
@@ -72,20 +81,24 @@ def _campaign(args) -> int:
     grid = campaign.load_grid(args.grid)
     os.makedirs(args.report, exist_ok=True)
     res = campaign.run_campaign(trials, args.seed, grid, progress=not args.no_progress)
-    summary = campaign.write_report(res, args.report)
-    print(campaign.markdown_summary(summary, summary["files"]))
+    summary = reports.write_campaign_report(res, args.report)
+    print(reports.campaign_markdown(summary, summary["files"]))
     print(f"report written to {args.report}/ (report.json, summary.md, histogram.png, trials.csv)")
     return 0
 
 
 def _adversarial(args) -> int:
+    from ..figures import reports
     from ..theory import adversarial
 
     if args.report is None:
         raise ValueError("check-bound --adversarial needs --report DIR")
-    starts = args.starts if args.starts is not None else (4 if args.quick else adversarial.DEFAULT_STARTS)
-    result = adversarial.run_search(starts=starts, seed=args.seed, quick=args.quick,
+    for flag, n in (("--starts", args.starts), ("--steps", args.steps)):
+        if n is not None and n < 1:
+            raise ValueError(f"check-bound {flag} must be >= 1, got {n}")
+    starts = args.starts if args.starts is not None else (QUICK_STARTS if args.quick else adversarial.DEFAULT_STARTS)
+    result = adversarial.run_search(starts=starts, seed=args.seed, quick=args.quick, steps=args.steps,
                                     progress=not args.no_progress)
-    summary = adversarial.write_report(result, args.report)
-    print(adversarial.markdown_summary(summary))
+    summary = reports.write_adversarial_report(result, args.report)
+    print(reports.adversarial_markdown(summary))
     return 0

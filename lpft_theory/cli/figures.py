@@ -19,11 +19,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from ..figures import paper as figures
+    from ..figures import registry
 
     if args.list:
-        figures.load_extra_figures()
-        for name in figures.FIGURES:
+        for name in registry.FIGURES:
             print(name)
         return 0
     only = None
@@ -31,7 +30,7 @@ def run(args) -> int:
         only = [s.strip() for s in args.only.split(",") if s.strip()]
         if not only:
             raise ValueError("--only: expected a comma list of figure names")
-    figures.select(only)  # unknown names fail before any work
+    registry.select(only)  # unknown names fail before any work
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         raise ValueError(f"--out: {args.out!r} exists and is not a folder")
     start = time.perf_counter()
@@ -39,7 +38,7 @@ def run(args) -> int:
     def log(msg):
         print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
-    written = figures.generate(args.out, quick=args.quick, only=only, log=log, replot=args.replot)
+    written = registry.generate(args.out, quick=args.quick, only=only, log=log, replot=args.replot)
     for path in written:
         print(path)
     return 0

@@ -126,7 +126,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from ..theory import claims
-    from ..figures import paper as figures
+    from ..figures import registry
 
     docs = args.docs if args.docs is not None else (None if args.quick else "docs")
     for flag, path in (("--figures", args.figures), ("--report", args.report), ("--docs", docs)):
@@ -153,7 +153,7 @@ def run(args) -> int:
     print(summary + "\n", flush=True)
 
     print(f"== 2. Figures -> {args.figures}/", flush=True)
-    for path in figures.generate(args.figures, quick=args.quick, log=log):
+    for path in registry.generate(args.figures, quick=args.quick, log=log):
         print(path)
 
     print("\n== 3. The paper's Section 3 statements, checked by simulation", flush=True)

@@ -1,4 +1,4 @@
-r"""Figures of the beyond-the-paper methods, registered in :mod:`lpft_theory.figures.paper`.
+r"""Figures of the beyond-the-paper methods, listed in :mod:`lpft_theory.figures.registry`.
 
 ``wise_ft``   ID-subspace and OOD loss against α for WiSE-FT interpolation from (v₀, B₀) to FT
               and from (v_lp^∞, B₀) to LP-FT (:mod:`lpft_theory.variants.wise`).
@@ -6,7 +6,7 @@ r"""Figures of the beyond-the-paper methods, registered in :mod:`lpft_theory.fig
               lr_B/lr_v, with the LP, LP-FT and FT (flow) levels as lines (:mod:`lpft_theory.variants.gd`).
 
 Each figure has a ``compute_*(quick) -> dict`` (simulations; JSON-able data with its ``params``) and a
-``plot_*(data) -> Figure`` (drawing only), as the registry requires.
+``plot_*(data) -> Figure`` (drawing only), as :class:`~lpft_theory.figures.registry.FigureSpec` requires.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import paper as figures
-from .paper import SHAPE, FigureSpec, register
+from .paper import SHAPE, progress, random_problem
 
 WISE = dict(eps=0.05, head_scale=1.0, seeds_full=8, seeds_quick=2, n_alpha_full=21, n_alpha_quick=11)
 LR_RATIO = dict(eps=0.05, head_scale=1.0, seeds_full=4, seeds_quick=1, lr_v_fraction=0.03,
@@ -41,8 +40,8 @@ def compute_wise_ft(quick: bool = False) -> dict:
     alphas = np.linspace(0.0, 1.0, c["n_alpha_quick"] if quick else c["n_alpha_full"])
     out = {f: dict(id_subspace_loss=[], ood_loss=[], converged=[], best_alpha_ood=[]) for f in wise.WISE_FROM}
     fine = np.linspace(0.0, 1.0, 2001)
-    for seed in figures._progress(seeds, "wise_ft"):
-        p = figures._quiet_problem(seed=seed, eps=c["eps"], head_scale=c["head_scale"], **SHAPE)
+    for seed in progress(seeds, "wise_ft"):
+        p = random_problem(seed, c["eps"], head_scale=c["head_scale"])
         for f in wise.WISE_FROM:
             traj = wise.wise_ft(p, alphas, f, ft_time=math.inf)
             info = traj.info
@@ -111,8 +110,8 @@ def compute_lr_ratio(quick: bool = False) -> dict:
     ratios = np.asarray(c["ratios_quick"] if quick else c["ratios_full"], dtype=np.float64)
     res = dict(ood_loss=[], converged=[], diverged=[], steps_used=[], stability_ratio_start=[], lr_v=[],
                levels=dict(lp=[], lpft=[], ft=[]))
-    for seed in figures._progress(seeds, "lr_ratio"):
-        p = figures._quiet_problem(seed=seed, eps=c["eps"], head_scale=c["head_scale"], **SHAPE)
+    for seed in progress(seeds, "lr_ratio"):
+        p = random_problem(seed, c["eps"], head_scale=c["head_scale"])
         rp = reduce(p)
         for m in ("lp", "lpft", "ft"):
             tr = simulate(rp, m, [math.inf])
@@ -191,17 +190,3 @@ def plot_lr_ratio(data) -> Figure:
         bx.legend(fontsize=7.5, loc="upper left")
         fig.draw_without_rendering()
     return fig
-
-
-register(FigureSpec(
-    "wise_ft", compute_wise_ft, plot_wise_ft,
-    "**WiSE-FT (beyond the paper).** Weights (v, B) interpolated between the start and the fine-tuned end "
-    "(t = ∞): from (v₀, B₀) to FT, and from (v_lp, B₀) to LP-FT (d = 50, k = 2, m = 10, ε = 0.05, 8 seeds).\n"
-    "From a random head every α keeps FT's large OOD loss; from LP the whole path stays at the LP / LP-FT "
-    "level. w(α) is quadratic in α, so both losses are exact quartics (ID loss floored at 1e-16)."))
-register(FigureSpec(
-    "lr_ratio", compute_lr_ratio, plot_lr_ratio,
-    "**Layer-wise step sizes (beyond the paper).** Discrete GD from a random head, lr_v fixed, run to a "
-    "stationary point, against lr_B/lr_v; lines: LP, LP-FT and FT flows at t = ∞ (4 seeds).\n"
-    "A small feature step size (lr_B/lr_v = 1e-3) ends within 12 % of LP-FT's OOD loss in every seed: it "
-    "mimics LP-FT; at lr_B = lr_v GD ends within 10 % of FT's. Missing points diverged."))

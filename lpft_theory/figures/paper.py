@@ -1,17 +1,8 @@
-r"""The figures of ``lpft-theory figures``: a registry of (compute, plot, caption) and the compute functions.
+r"""The compute functions of the paper's figures (``lpft-theory figures``; listed in
+:mod:`lpft_theory.figures.registry`, drawn by :mod:`lpft_theory.figures.plots`).
 
-Each :class:`FigureSpec` has
-
-* ``compute(quick) -> dict``: runs the simulations and returns JSON-able data, with the parameters
-  used under ``"params"`` (no plotting);
-* ``plot(data) -> matplotlib.figure.Figure``: draws that data (no simulation; see :mod:`lpft_theory.figures.plots`);
-* ``caption``: two lines for the README.
-
-:data:`FIGURES` is ordered. Other modules add figures with :func:`register`; the modules named in
-:data:`EXTRA_FIGURE_MODULES` are imported (if they exist) by :func:`load_extra_figures`, so that
-their ``register`` calls run. :func:`generate` computes, plots and writes (:mod:`lpft_theory.figures.writer`).
-
-The figures (``docs/theory.md`` §4–5):
+Each ``compute_NAME(quick) -> dict`` runs the simulations and returns JSON-able data, with the
+parameters used under ``"params"`` (no plotting). The figures (``docs/theory.md`` §4–5):
 
 ``toy_2d``        the paper's Fig. 2 (d = 2, k = 1), computed, with the k = 1 closed forms alongside.
 ``ood_vs_time``   √L_ood(t) for LP, FT, LP-FT on random problems with good features, and both
@@ -26,20 +17,13 @@ Every random choice is seeded (the seeds are in the params), so the data files a
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 import math
-import os
 from functools import lru_cache
-from typing import Callable, Optional
 
 import numpy as np
 
-from ..atomic import write_text
+from ..problem import Problem, regime_warnings_silenced
 from ..theory.bounds import align_representative
-
-#: Modules that may register more figures (imported lazily if present).
-EXTRA_FIGURE_MODULES = ("lpft_theory.figures.beyond",)
 
 #: Shape of the random problems of every figure but the toy (one JAX compilation for all).
 SHAPE = dict(d=50, k=2, m=10, n=20)
@@ -47,136 +31,22 @@ SHAPE = dict(d=50, k=2, m=10, n=20)
 TIMES = tuple(np.geomspace(1e-3, 1e2, 61).tolist()) + (math.inf,)
 
 
-@dataclasses.dataclass(frozen=True)
-class FigureSpec:
-    """One figure: ``name`` (file stem), ``compute(quick) -> dict``, ``plot(data) -> Figure``, ``caption``
-    (two lines of Markdown for the README)."""
-
-    name: str
-    compute: Callable[[bool], dict]
-    plot: Callable[[dict], object]
-    caption: str
-
-    def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name.replace("_", "").isalnum():
-            raise ValueError(f"FigureSpec.name must be letters, digits and '_', got {self.name!r}")
-        if not callable(self.compute) or not callable(self.plot):
-            raise TypeError(f"FigureSpec {self.name!r}: compute and plot must be callables")
-
-
-FIGURES: dict = {}
-
-
-def register(spec: FigureSpec, *, replace: bool = False) -> FigureSpec:
-    """Add ``spec`` to :data:`FIGURES` (after the ones already there). A second figure of the same
-    name is an error unless ``replace=True``."""
-    if not isinstance(spec, FigureSpec):
-        raise TypeError(f"register takes a FigureSpec, got {type(spec).__name__}")
-    if spec.name in FIGURES and not replace:
-        raise ValueError(f"figure {spec.name!r} is already registered")
-    FIGURES[spec.name] = spec
-    return spec
-
-
-def load_extra_figures() -> list:
-    """Import the modules of :data:`EXTRA_FIGURE_MODULES` that exist; returns the names imported.
-    An error *inside* such a module is not hidden."""
-    loaded = []
-    for mod in EXTRA_FIGURE_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            continue
-        loaded.append(mod)
-    return loaded
-
-
-def select(only: Optional[list] = None) -> list:
-    """The specs to run: all registered ones, or those named in ``only`` (in registry order)."""
-    load_extra_figures()
-    if not only:
-        return list(FIGURES.values())
-    unknown = [n for n in only if n not in FIGURES]
-    if unknown:
-        raise ValueError(f"--only: unknown figure(s) {unknown}; available: {', '.join(FIGURES)}")
-    return [FIGURES[n] for n in FIGURES if n in only]
-
-
-def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None, replot: bool = False) -> list:
-    """Compute, plot and write each selected figure; then write ``README.md`` (the index of all
-    registered figures with their captions). Returns the paths written.
-
-    The plot is drawn from the data as written to JSON (rounded, NaN as None), so ``replot=True``
-    (read ``NAME.json`` from ``out_dir`` instead of computing) gives the same files.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from . import writer as figio
-    from . import plots
-
-    specs = select(only)
-    written = []
-    for spec in specs:
-        if replot:
-            path = os.path.join(os.fspath(out_dir), f"{spec.name}.json")
-            if not os.path.exists(path):
-                raise ValueError(f"--replot: {path!r} does not exist; run without --replot first")
-            data = figio.read_data(path)
-        else:
-            if log:
-                log(f"{spec.name}: computing")
-            data = spec.compute(quick)
-            data = figio.roundtrip(dict(data, figure=spec.name, quick=bool(quick)))
-        with plots.style():
-            fig = spec.plot(data)
-            try:
-                written += figio.write_figure(fig, data, out_dir, spec.name)
-            finally:
-                plt.close(fig)
-        if log:
-            log(f"{spec.name}: wrote {spec.name}.png/.pdf/.json")
-    index = os.path.join(os.fspath(out_dir), "README.md")
-    write_text(index, index_markdown())
-    written.append(index)
-    return written
-
-
-def index_markdown() -> str:
-    """The text of ``figures/README.md``: every registered figure, its caption and files."""
-    load_extra_figures()
-    lines = ["# Figures", "",
-             "Written by `lpft-theory figures --out figures/` (do not edit by hand). Each figure comes as",
-             "PNG, PDF and a JSON file with the plotted data and the parameters used (`params`).", ""]
-    for spec in FIGURES.values():
-        lines += [f"## {spec.name}", "", f"![{spec.name}]({spec.name}.png)", "", spec.caption.strip(), "",
-                  f"Files: [`{spec.name}.png`]({spec.name}.png), [`{spec.name}.pdf`]({spec.name}.pdf), "
-                  f"[`{spec.name}.json`]({spec.name}.json).", ""]
-    return "\n".join(lines)
-
-
 # ---------------------------------------------------------------------------
 # helpers
 
 
-def _progress(it, desc, total=None):
+def progress(it, desc, total=None):
+    """``it`` with a tqdm progress bar (shown only on a terminal)."""
     from tqdm import tqdm
 
     return tqdm(it, desc=desc, total=total, leave=False, disable=None)
 
 
-def _quiet_problem(**kwargs):
-    import warnings
-
-    from ..problem import Problem, RegimeWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RegimeWarning)
-        return Problem.random(**kwargs)
+def random_problem(seed, eps, **kwargs) -> Problem:
+    """``Problem.random(seed, eps=eps, **SHAPE, **kwargs)``; the figures sweep parameters on purpose, so
+    a :class:`~lpft_theory.problem.RegimeWarning` is not shown."""
+    with regime_warnings_silenced():
+        return Problem.random(seed=int(seed), eps=eps, **SHAPE, **kwargs)
 
 
 @lru_cache(maxsize=8)
@@ -190,8 +60,8 @@ def _runs(seeds: tuple, eps: float, head_scale: float, times: tuple) -> dict:
     from ..solve import simulate
 
     out = {m: {} for m in ("lp", "ft", "lpft")}
-    for seed in _progress(seeds, f"LP/FT/LP-FT eps={eps:g}"):
-        p = _quiet_problem(seed=int(seed), eps=eps, head_scale=head_scale, **SHAPE)
+    for seed in progress(seeds, f"LP/FT/LP-FT eps={eps:g}"):
+        p = random_problem(int(seed), eps, head_scale=head_scale)
         for method in out:
             tr = simulate(p, method, list(times))
             met = trajectory_metrics(tr)
@@ -254,7 +124,7 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     bounds = {st: [] for st in theory.STATEMENTS}
     applies = {st: [] for st in theory.STATEMENTS}
     for seed in seeds:
-        p = align_representative(_quiet_problem(seed=seed, eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
+        p = align_representative(random_problem(seed, c["eps"], head_scale=c["head_scale"]))
         ing = theory.bound_ingredients(p)
         for st in theory.STATEMENTS:
             b = theory.ft_lower_bound(p, st, ing)
@@ -264,7 +134,7 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     both = (np.nan_to_num(bv["submission-thm-3.1"], nan=-1.0) > 0) & (np.nan_to_num(bv["final-thm-3.3"], nan=-1.0) > 0)
     ft_min = sq["ft"].min(axis=1)
     rep = int(np.argmin(np.where(both, ft_min, np.inf))) if both.any() else int(np.argmin(ft_min))
-    p_rep = align_representative(_quiet_problem(seed=seeds[rep], eps=c["eps"], head_scale=c["head_scale"], **SHAPE))
+    p_rep = align_representative(random_problem(seeds[rep], c["eps"], head_scale=c["head_scale"]))
     observed, t_min = theory.observed_min_ood(p_rep, "final-thm-3.3")
     return dict(
         params=dict(SHAPE, eps=c["eps"], head="random", head_scale=c["head_scale"], seeds=list(seeds),
@@ -325,8 +195,8 @@ def compute_distortion(quick: bool = False) -> dict:
     x_ood = np.random.default_rng(c["draw_seed"]).standard_normal((c["n_ood_draws"], SHAPE["d"]))
     perp = {m: [] for m in ("ft", "lpft")}
     total = {m: [] for m in ("ft", "lpft")}
-    for seed in _progress(seeds[:n_full], "full-coordinate runs"):
-        p = _quiet_problem(seed=seed, eps=o["eps"], head_scale=o["head_scale"], **SHAPE)
+    for seed in progress(seeds[:n_full], "full-coordinate runs"):
+        p = random_problem(seed, o["eps"], head_scale=o["head_scale"])
         for m in perp:
             a, b = _perp_distortion(p, m, finite, x_ood)
             perp[m].append(a)
@@ -386,8 +256,8 @@ def compute_eps_tradeoff(quick: bool = False) -> dict:
     res = {m: {k: np.zeros((eps.size, len(seeds))) for k in keys} for m in ("lp", "ft", "lpft")}
     conv = {m: np.zeros((eps.size, len(seeds)), dtype=bool) for m in res}
     jobs = [(i, j) for i in range(eps.size) for j in range(len(seeds))]
-    for i, j in _progress(jobs, "eps sweep"):
-        p = _quiet_problem(seed=seeds[j], eps=float(eps[i]), head_scale=c["head_scale"], **SHAPE)
+    for i, j in progress(jobs, "eps sweep"):
+        p = random_problem(seeds[j], float(eps[i]), head_scale=c["head_scale"])
         for m in res:
             tr = simulate(p, m, [math.inf])
             met = trajectory_metrics(tr)
@@ -418,9 +288,7 @@ def _aligned_head_problem(i, n, c):
     r"""align_representative(Problem.random(seed=i)) with the head replaced by :math:`v_0 = \alpha v_\star + \beta u`,
     u ⟂ v* a unit vector, α = α_max (i + ½)/n, β ~ N(0, β_scale²): then
     φ² = |α²‖v*‖⁴ − ‖v*‖⁴| spans [0, √(α_max² − 1)] evenly."""
-    from ..problem import Problem
-
-    p = align_representative(_quiet_problem(seed=i, eps=c["eps"], head="zero", **SHAPE))
+    p = align_representative(random_problem(i, c["eps"], head="zero"))
     rng = np.random.default_rng([c["rng_seed"], i])
     v_star = np.asarray(p.v_star)
     g = rng.standard_normal(v_star.size)
@@ -429,12 +297,7 @@ def _aligned_head_problem(i, n, c):
     alpha = c["alpha_max"] * (i + 0.5) / n
     beta = c["beta_scale"] * rng.standard_normal()
     v0 = alpha * v_star + beta * u
-    import warnings
-
-    from ..problem import RegimeWarning
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RegimeWarning)
+    with regime_warnings_silenced():
         return Problem.from_arrays(p.X, p.y, p.B0, v0, p.w_star, B_star=p.B_star, v_star=p.v_star), alpha, beta
 
 
@@ -447,7 +310,8 @@ def compute_head_alignment(quick: bool = False) -> dict:
     n = c["n_quick"] if quick else c["n_full"]
     rows = dict(phi_final=[], phi_printed=[], observed=[], t_min=[], alpha=[], beta=[],
                 **{f"bound_{st}": [] for st in theory.STATEMENTS}, **{f"applies_{st}": [] for st in theory.STATEMENTS})
-    for i in _progress(range(n), "head alignment"):
+    below = []
+    for i in progress(range(n), "head alignment"):
         p, alpha, beta = _aligned_head_problem(i, n, c)
         ing = theory.bound_ingredients(p)
         obs, t_min = theory.observed_min_ood(p, "final-thm-3.3")
@@ -461,9 +325,10 @@ def compute_head_alignment(quick: bool = False) -> dict:
             b = theory.ft_lower_bound(p, st, ing)
             rows[f"bound_{st}"].append(b.value)
             rows[f"applies_{st}"].append(b.applies)
+            if st == "final-thm-3.3":  # the one rule: observed < bound - tol(bound, observed, ||w*||)
+                below.append(theory.verdict(b, obs, t_min)["holds"] is False)
     arr = {k: np.asarray(v) for k, v in rows.items()}
-    tol = np.array([theory.violation_tolerance(b, o, 1.0) for b, o in zip(arr["bound_final-thm-3.3"], arr["observed"])])
-    below = arr["observed"] < arr["bound_final-thm-3.3"] - tol
+    below = np.asarray(below, dtype=bool)
     return dict(
         params=dict(SHAPE, eps=c["eps"], n_problems=n, head="v0 = alpha v* + beta u, u unit and orthogonal to v*",
                     alpha="alpha_max (i + 1/2) / n", alpha_max=c["alpha_max"], beta_scale=c["beta_scale"],
@@ -476,42 +341,3 @@ def compute_head_alignment(quick: bool = False) -> dict:
         below_final_bound=below,
         n_below_final_bound=int(below.sum()),
     )
-
-
-# ---------------------------------------------------------------------------
-# the registry
-
-
-def _plots():
-    from . import plots
-
-    return plots
-
-
-register(FigureSpec(
-    "toy_2d", compute_toy_2d, lambda d: _plots().plot_toy_2d(d),
-    "**The paper's Fig. 2, computed** (d = 2, one ID input x_id = e₁, B₀ at 50°, w\\* at 45°, v₀ = 0.1). LP and LP-FT "
-    "stay on B₀'s line and fit x_id (dotted line), L_ood = 0.037.\n"
-    "FT moves B only along e₁ (Lemma A.3) and ends on the same dotted line, farther from w\\* along e₂, L_ood = 0.094. "
-    "The endpoints match the k = 1 closed forms of `docs/theory.md` §5."))
-register(FigureSpec(
-    "ood_vs_time", compute_ood_vs_time, lambda d: _plots().plot_ood_vs_time(d),
-    "**OOD error along training** (d = 50, k = 2, m = 10, ε = 0.05, random heads; one problem bold, 32 seeds as "
-    "bands). FT never gets down to LP's or LP-FT's error: in every seed min over t of FT's is ≥ 5× LP's limit;\n"
-    "the two versions of the FT lower bound (equal here, since Σ = I) lie below FT's minimum."))
-register(FigureSpec(
-    "distortion", compute_distortion, lambda d: _plots().plot_distortion(d),
-    "**Feature distortion.** FT changes the features of ID and OOD inputs by about 0.4, LP-FT by about 0.01. The part of the "
-    "change acting on S⊥ stays at rounding level, ≤ 1e-12 (Lemma A.3).\n"
-    "Right: the FT / LP-FT ratio at convergence per seed. At ε = 0.05 its median is about 40×, against the ~20× "
-    "the paper measured on real networks."))
-register(FigureSpec(
-    "eps_tradeoff", compute_eps_tradeoff, lambda d: _plots().plot_eps_tradeoff(d),
-    "**Feature quality.** At convergence FT and LP-FT fit S exactly (ID-subspace loss 0) and LP does not. OOD, LP "
-    "and LP-FT beat FT for good features (small ε),\n"
-    "and lose it near ε ≈ 0.6 (small random heads, head_scale 0.1; mean over 12 seeds, band 10–90%)."))
-register(FigureSpec(
-    "head_alignment", compute_head_alignment, lambda d: _plots().plot_head_alignment(d),
-    "**The FT lower bound against the head alignment error φ.** Each dot is one problem's min over t of FT's "
-    "√L_ood; each bar is its lower bound (final Thm 3.3).\n"
-    "Right: the ratio observed / bound. A point below 1 would be a violation; none of the 48 problems has one."))

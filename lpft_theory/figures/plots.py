@@ -1,5 +1,8 @@
 r"""Plot functions: data (arrays, as returned by the ``compute_*`` functions of :mod:`lpft_theory.figures.paper`
-or read back from their JSON) in, :class:`matplotlib.figure.Figure` out. No simulation happens here.
+or read back from their JSON; for the campaign histogram, the ratios of
+:func:`lpft_theory.theory.campaign.observed_over_bound`) in, :class:`matplotlib.figure.Figure` out.
+No simulation happens here, and no pyplot: every figure is a ``Figure()`` of its own, so nothing
+needs closing and no backend is switched.
 
 Style is defined once: :data:`METHOD_COLORS` (Okabe–Ito, colourblind-safe) gives every method the
 same colour in every figure; quantities are named as in ``docs/theory.md``.
@@ -40,9 +43,9 @@ def _styled(fn):
     import functools
 
     @functools.wraps(fn)
-    def wrapper(data):
+    def wrapper(*args, **kwargs):
         with style():
-            fig = fn(data)
+            fig = fn(*args, **kwargs)
             fig.draw_without_rendering()  # resolve ticks and layout under the style
             fig.draw_without_rendering()
             # freeze the layout: constrained layout re-solved on every draw drifts slightly, so the
@@ -323,3 +326,41 @@ def plot_head_alignment(data) -> Figure:
     fig.legend(handles + [h1[i] for i in keep], labels + [l1[i] for i in keep], loc="outside lower center", ncol=4,
                frameon=False)
     return fig
+
+
+# ---------------------------------------------------------------------------
+# the campaign's histogram (check-bound --report)
+
+
+@_styled
+def plot_campaign_histogram(ratios: dict, trials: int) -> Figure:
+    r"""One panel per statement: histogram of :math:`\log_{10}(\text{observed}/\text{bound})` over the
+    applicable, non-vacuous trials, with the line observed = bound (left of it: a violation).
+
+    Arguments:
+        ratios: ``{statement: array of observed / bound}``
+            (:func:`lpft_theory.theory.campaign.observed_over_bound`).
+        trials: the number of trials of the campaign (for the titles).
+
+    Returns:
+        A :class:`~matplotlib.figure.Figure`. Ratios that are 0 (observed exactly 0) have no logarithm
+        and are counted in the title, not drawn.
+    """
+    fig = _figure(10.0, 3.6)
+    axes = np.atleast_1d(fig.subplots(1, len(ratios)))
+    for ax, (st, r) in zip(axes, ratios.items()):
+        r = _arr(r)
+        with np.errstate(divide="ignore"):
+            vals = np.log10(r)
+        shown = vals[np.isfinite(vals)]
+        if shown.size:
+            ax.hist(shown, bins=40, color=METHOD_COLORS["lp"])
+        ax.axvline(0.0, color=COLORS["violation"], lw=1.5, label="observed = bound")
+        ax.set_xlabel("$\\log_{10}$(min$_t \\sqrt{L_{ood}}$ / bound)")
+        ax.set_ylabel("trials")
+        hidden = r.size - shown.size
+        ax.set_title(f"{st}: {r.size} non-vacuous of {trials}" + (f" ({hidden} not drawn)" if hidden else ""),
+                     fontsize=9)
+        ax.legend(fontsize=8)
+    return fig
+

@@ -22,8 +22,6 @@ only then is it reported as a confirmed violation, otherwise "unconfirmed".
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from functools import partial
 
@@ -249,62 +247,22 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
     return dict(results=results, elapsed_s=time.time() - t0, starts=starts, steps=steps, seed=seed)
 
 
-def write_report(result: dict, folder) -> dict:
-    """report.json + summary.md; the best candidate per statement (and every confirmed violation) as .npz."""
-    folder = os.fspath(folder)
-    os.makedirs(folder, exist_ok=True)
+def summarize(result: dict) -> dict:
+    """The search's outcome per statement: starts, applicable finals, confirmed violations, unconfirmed,
+    and the best applicable candidate (largest relative gap (bound − observed)/observed); plus every
+    candidate without its problem (``candidates``). Pure: nothing is written."""
     summary = dict(starts=result["starts"], steps=result["steps"], seed=result["seed"],
-                   elapsed_s=round(result["elapsed_s"], 1), statements={}, files=[])
+                   elapsed_s=round(result["elapsed_s"], 1), statements={})
     for st in theory.STATEMENTS:
         rs = [r for r in result["results"] if r["statement"] == st]
-        rs_ok = [r for r in rs if r["relative_gap"] is not None and r["applies"]]
-        rs_ok.sort(key=lambda r: -r["relative_gap"])
-        confirmed = [r for r in rs if r["status"] == "confirmed violation"]
+        rs_ok = sorted((r for r in rs if r["relative_gap"] is not None and r["applies"]),
+                       key=lambda r: -r["relative_gap"])
         summary["statements"][st] = dict(
-            starts=len(rs), applicable_finals=len(rs_ok), confirmed_violations=len(confirmed),
+            starts=len(rs), applicable_finals=len(rs_ok),
+            confirmed_violations=sum(r["status"] == "confirmed violation" for r in rs),
             unconfirmed=sum(r["status"] == "unconfirmed" for r in rs),
             best=None if not rs_ok else {k: rs_ok[0][k] for k in ("start", "seed", "shape", "bound", "observed",
                                                                   "margin", "relative_gap", "status",
                                                                   "reference_observed")})
-        save = ([rs_ok[0]] if rs_ok else []) + [r for r in confirmed if not rs_ok or r is not rs_ok[0]]
-        for r in save:
-            name = f"adversarial_{st}_start{r['start']:02d}.npz"
-            r["problem"].save(os.path.join(folder, name))
-            summary["files"].append(name)
     summary["candidates"] = [{k: v for k, v in r.items() if k != "problem"} for r in result["results"]]
-    text = json.dumps(_finite(summary), indent=2, allow_nan=False)
-    campaign._atomic_write(os.path.join(folder, "report.json"), text)
-    campaign._atomic_write(os.path.join(folder, "summary.md"), markdown_summary(summary))
     return summary
-
-
-def _finite(o):
-    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
-    if isinstance(o, dict):
-        return {k: _finite(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_finite(v) for v in o]
-    if isinstance(o, (bool, np.bool_)):
-        return bool(o)
-    if isinstance(o, (int, np.integer)):
-        return int(o)
-    if isinstance(o, (float, np.floating)) or hasattr(o, "dtype"):
-        x = float(o)
-        return x if np.isfinite(x) else None
-    return o
-
-
-def markdown_summary(summary: dict) -> str:
-    lines = [f"# Adversarial search: {summary['starts']} starts x {summary['steps']} Adam steps per statement "
-             f"(seed {summary['seed']}, {summary['elapsed_s']} s)", "",
-             "| statement | confirmed violations | unconfirmed | best (bound - observed)/observed | best bound | "
-             "best observed | status |", "|---|---|---|---|---|---|---|"]
-    for st, s in summary["statements"].items():
-        b = s["best"] or {}
-        f = lambda x: "n/a" if x is None else f"{x:.4g}"  # noqa: E731
-        lines.append(f"| {st} | {s['confirmed_violations']} | {s['unconfirmed']} | {f(b.get('relative_gap'))} | "
-                     f"{f(b.get('bound'))} | {f(b.get('observed'))} | {b.get('status', 'n/a')} |")
-    if summary["files"]:
-        lines += ["", "Saved (replay with `lpft-theory check-bound --problem FILE --json --confirm`):", ""]
-        lines += [f"- `{x}`" for x in summary["files"]]
-    return "\n".join(lines) + "\n"

@@ -37,7 +37,7 @@ from typing import Optional
 
 import numpy as np
 
-from .. import geometry
+from .. import geometry, metrics
 
 #: The two versions of the FT lower bound, by name: the ICLR submission's Theorem 3.1 [printed] and the
 #: final Theorem 3.3 [reconstructed] (``docs/theory.md`` §4.1). Every bound function takes one of them.
@@ -93,45 +93,11 @@ def _np(a):
     return np.asarray(a, dtype=np.float64)
 
 
-def principal_cosines(B0, X):
-    r"""``(cos_S, cos_perp, m)``: cosines of the principal angles of R0 = rowspace(B0) to S and to S⊥
-    (decreasing; ``min(k, dim)`` values each), with S = rowspace(X) (orthonormal basis by SVD,
-    :func:`geometry.column_basis`). Computed as singular values of :math:`B_0U_S` and of
-    :math:`B_0(I - U_SU_S^\top)` (Def. 3.1: :math:`\cos\theta_i = \sigma_i(E^\top F)`), in numpy."""
-    B0 = _np(B0)
-    k, d = B0.shape
-    U_S = geometry.column_basis(_np(X).T)
-    m = U_S.shape[1]
-    P = B0 @ U_S
-    cos_S = np.linalg.svd(P, compute_uv=False)[: min(k, m)]
-    cos_perp = np.linalg.svd(B0 - P @ U_S.T, compute_uv=False)[: min(k, d - m)]
-    return np.clip(cos_S, 0.0, 1.0), np.clip(cos_perp, 0.0, 1.0), m
-
-
-def feature_distance_orthonormal(B, Bp) -> float:
-    r"""ε = d(B, B') = 2 sin(θ_max/2) for orthonormal-row B, B' (``docs/theory.md`` §1 [derived]), with
-    θ_max = atan2(‖B(I − B'^T B')‖₂, σ_min(BB'^T)); numpy twin of :func:`geometry.feature_distance`."""
-    B, Bp = _np(B), _np(Bp)
-    c = np.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
-    s = np.linalg.svd(B - (B @ Bp.T) @ Bp, compute_uv=False)[0]
-    return float(2.0 * np.sin(np.arctan2(s, c) / 2.0))
-
-
 def kth_cosine(cos_values, k: int) -> float:
     r""":math:`\sigma_k(E^\top F)`, the k-th largest singular value; 0 when the target subspace
     has dimension < k (then :math:`E^\top F` has fewer than k nonzero singular values)."""
     cos_values = _np(cos_values)
     return float(cos_values[k - 1]) if cos_values.size >= k else 0.0
-
-
-def phi_value(v0, v_star, absolute: bool) -> float:
-    r"""Head alignment error φ with :math:`\varphi^2 = (v_0^\top v_\star)^2 - \|v_\star\|^4`
-    (``absolute=False``, printed; NaN when negative) or its absolute value (final)."""
-    v0, v_star = _np(v0), _np(v_star)
-    phi2 = float(v0 @ v_star) ** 2 - float(v_star @ v_star) ** 2
-    if absolute:
-        phi2 = abs(phi2)
-    return math.sqrt(phi2) if phi2 >= 0 else math.nan
 
 
 def bound_ingredients(problem) -> dict:
@@ -149,16 +115,20 @@ def bound_ingredients(problem) -> dict:
     X = _np(problem.X)
     k, d = B0.shape
     n = X.shape[0]
-    cos_S, cos_perp, m = principal_cosines(B0, X)
+    U_S = geometry.column_basis(X.T)  # S = rowspace(X), orthonormal columns
+    m = U_S.shape[1]
+    cos_S = _np(geometry.cos_angles_to_subspace(B0, U_S))
+    cos_perp = _np(geometry.cos_angles_to_subspace(B0, U_S, complement=True))
     w = _np(problem.w_star)
     has_truth = problem.B_star is not None and problem.v_star is not None
     if has_truth:
         v_star = _np(problem.v_star)
         v0 = _np(problem.v0)
         phi2 = float(v0 @ v_star) ** 2 - float(v_star @ v_star) ** 2
-        phi_printed = phi_value(v0, v_star, absolute=False)
-        phi_final = phi_value(v0, v_star, absolute=True)
-        eps = feature_distance_orthonormal(B0, _np(problem.B_star))
+        phi_printed = float(metrics.head_alignment_error(v0, v_star, absolute=False))
+        phi_final = float(metrics.head_alignment_error(v0, v_star, absolute=True))
+        # B0 and B* have orthonormal rows (Problem validates both), so the closed form holds
+        eps = float(geometry.feature_distance(B0, _np(problem.B_star), check=False))
     else:
         phi2 = phi_printed = phi_final = eps = math.nan
     if problem.sigma_ood is None:

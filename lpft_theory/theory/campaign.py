@@ -37,7 +37,6 @@ import numpy as np
 
 from . import observe, reference
 from . import bounds as theory
-from ..atomic import write_text
 from ..problem import Problem
 
 #: The distribution random trials are drawn from: shapes (d, k, m, n), ε, head kind and scale, ‖w*‖, the
@@ -302,11 +301,11 @@ def summarize(result: dict) -> dict:
                                f"rtol {SCREEN_RTOL:g} screen margin < {RECHECK_RTOL:g} * scale; violations "
                                "re-integrated by reference.py (DOP853, rtol 1e-11)"),
                statements={})
+    all_ratios = observed_over_bound(result)
     for st in theory.STATEMENTS:
         app = [r for r in rows if r[st]["applies"]]
-        nv = [r for r in app if not r[st]["vacuous"] and r[st]["bound"] is not None]
         viol = [r for r in app if r[st]["holds"] is False]
-        ratios = np.array([r[st]["observed"] / r[st]["bound"] for r in nv])
+        ratios = all_ratios[st]
         margins = np.array([r[st]["margin"] for r in app if r[st]["margin"] is not None])
         reasons = {}
         for r in rows:
@@ -315,7 +314,7 @@ def summarize(result: dict) -> dict:
                 reasons[key] = reasons.get(key, 0) + 1
         out["statements"][st] = dict(
             reference=theory.REFERENCES[st], loss=theory.LOSSES[st],
-            applicable=len(app), non_vacuous=len(nv), vacuous=len(app) - len(nv),
+            applicable=len(app), non_vacuous=ratios.size, vacuous=len(app) - ratios.size,
             violations=len(viol),
             confirmed_violations=sum(r[st].get("status") == "confirmed violation" for r in viol),
             unconfirmed=sum(r[st].get("status") == "unconfirmed" for r in viol),
@@ -329,104 +328,14 @@ def summarize(result: dict) -> dict:
     return out
 
 
-def histogram_figure(result: dict):
-    """Histogram of log10(observed / bound) over applicable, non-vacuous trials, one panel per statement."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(theory.STATEMENTS), figsize=(10, 3.6), constrained_layout=True)
-    for ax, st in zip(axes, theory.STATEMENTS):
-        r = [x[st] for x in result["rows"] if x[st]["applies"] and not x[st]["vacuous"] and x[st]["bound"] is not None]
-        vals = np.log10(np.array([x["observed"] / x["bound"] for x in r])) if r else np.array([])
-        if vals.size:
-            ax.hist(vals, bins=40, color="tab:blue")
-        ax.axvline(0.0, color="tab:red", lw=1.5, label="observed = bound")
-        ax.set_xlabel("log10(min_t sqrt(L_ood) / bound)")
-        ax.set_ylabel("trials")
-        ax.set_title(f"{st}: {len(r)} non-vacuous of {len(result['rows'])}", fontsize=9)
-        ax.legend(fontsize=8)
-    return fig
+def observed_over_bound(result: dict) -> dict:
+    """``{statement: observed / bound}`` (a float array) over the trials where the statement applies and
+    its bound is defined and positive (non-vacuous), in trial order."""
+    return {st: np.array([r[st]["observed"] / r[st]["bound"] for r in result["rows"]
+                          if r[st]["applies"] and not r[st]["vacuous"] and r[st]["bound"] is not None],
+                         dtype=np.float64)
+            for st in theory.STATEMENTS}
 
 
-def _fmt(x):
-    if x is None:
-        return "n/a"
-    if isinstance(x, float):
-        return f"{x:.3g}"
-    return str(x)
-
-
-def markdown_summary(summary: dict, files: list) -> str:
-    """A short markdown report of :func:`summarize`."""
-    lines = [f"# FT lower bound campaign: {summary['trials']} trials (seed {summary['seed']})", "",
-             f"Wall time {summary['elapsed_s']} s; {summary['rechecked_tight']} trials re-observed at rtol 1e-10; "
-             f"{summary['unconverged']} did not reach the steady state within the step budget.", "",
-             f"Rule: {summary['violation_rule']}.", "",
-             "| statement | loss | applicable | non-vacuous | violations (confirmed / unconfirmed) | worst margin | "
-             "min observed/bound | median observed/bound |", "|---|---|---|---|---|---|---|---|"]
-    for st, s in summary["statements"].items():
-        rb = s["ratio_observed_over_bound"] or {}
-        lines.append(f"| {st} | {s['loss']} | {s['applicable']} | {s['non_vacuous']} | {s['violations']} "
-                     f"({s['confirmed_violations']} / {s['unconfirmed']}) | {_fmt(s['worst_margin'])} | "
-                     f"{_fmt(rb.get('min'))} | {_fmt(rb.get('median'))} |")
-    lines += ["", "Not applicable, by reason:", ""]
-    for st, s in summary["statements"].items():
-        for why, c in sorted(s["not_applicable_reasons"].items()):
-            lines.append(f"- {st}: {why}: {c}")
-    if files:
-        lines += ["", "Saved cases (replay with `lpft-theory check-bound --problem FILE --json`):", ""]
-        lines += [f"- `{f}`" for f in files]
-    return "\n".join(lines) + "\n"
-
-
-
-def write_report(result: dict, folder) -> dict:
-    """Write report.json, summary.md, histogram.png, trials.csv and the worst (≤ 20) violating cases
-    per statement as problem .npz files (plus the 3 tightest non-violating cases, for replay)."""
-    folder = os.fspath(folder)
-    os.makedirs(folder, exist_ok=True)
-    summary = summarize(result)
-    rows, problems = result["rows"], result["problems"]
-    files = []
-    for st in theory.STATEMENTS:
-        cand = [(r[st]["margin"], i) for i, r in enumerate(rows) if r[st]["applies"] and r[st]["margin"] is not None]
-        cand.sort()
-        viol = [(mg, i) for mg, i in cand if rows[i][st]["holds"] is False][:WORST_CASES]
-        tight = [(mg, i) for mg, i in cand if rows[i][st]["holds"]][:3]
-        for tag, sel in (("violation", viol), ("tightest", tight)):
-            for rank, (mg, i) in enumerate(sel):
-                name = f"{tag}_{st}_{rank:02d}_trial{i}.npz"
-                problems[i].save(os.path.join(folder, name))
-                files.append(name)
-    summary["files"] = files
-    summary["grid"] = result["grid"]
-    write_text(os.path.join(folder, "report.json"), json.dumps(summary, indent=2, allow_nan=False,
-                                                                  default=_json_default))
-    write_text(os.path.join(folder, "summary.md"), markdown_summary(summary, files))
-    fig = histogram_figure(result)
-    tmp = os.path.join(folder, ".histogram.tmp.png")
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, os.path.join(folder, "histogram.png"))
-    cols = ["trial", "seed", "d", "k", "m", "n", "eps", "w_star_norm", "id_overlap", "sigma", "head", "converged"]
-    lines = [",".join(cols + [f"{st}:{c}" for st in theory.STATEMENTS for c in ("bound", "observed", "margin",
-                                                                                  "applies", "holds")])]
-    for i, r in enumerate(rows):
-        vals = [i] + [r[c] for c in cols[1:]] + [r[st][c] for st in theory.STATEMENTS
-                                                 for c in ("bound", "observed", "margin", "applies", "holds")]
-        lines.append(",".join("" if v is None else (f"{v:.10g}" if isinstance(v, float) else str(v)) for v in vals))
-    write_text(os.path.join(folder, "trials.csv"), "\n".join(lines) + "\n")
-    return summary
-
-
-def _json_default(o):
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.floating,)):
-        return float(o)
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-__all__ = ["DEFAULT_GRID", "load_grid", "sample_trial", "run_campaign", "summarize", "write_report",
-           "histogram_figure", "markdown_summary", "observe_many"]
+__all__ = ["DEFAULT_GRID", "load_grid", "sample_trial", "run_campaign", "summarize", "observed_over_bound",
+           "observe_many"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 
 import numpy as np
 
@@ -22,7 +21,7 @@ from . import campaign
 from .. import flows, metrics
 from . import observe
 from . import bounds as theory
-from ..problem import Problem, RegimeWarning
+from ..problem import Problem, regime_warnings_silenced
 from ..reduced import reduce
 
 #: One shape for every claim (one compilation of each jitted core). In both theorems' regimes:
@@ -37,8 +36,7 @@ ZERO_TOL = 1e-8
 def _random(seed, **kw):
     spec = dict(SHAPE, seed=seed)
     spec.update(kw)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RegimeWarning)
+    with regime_warnings_silenced():
         return Problem.random(**spec)
 
 

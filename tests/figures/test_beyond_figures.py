@@ -1,26 +1,14 @@
 """Figures wise_ft and lr_ratio (issue 7): the committed data against facts computed here without
 simulation, the claims of their captions, and the plot functions."""
 
-import os
-
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
 import lpft_theory as lt
 from lpft_theory.figures import beyond as beyond_figures
-from lpft_theory.figures import writer as figio
-from lpft_theory.figures import paper as figures
+from lpft_theory.figures import registry
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIG_DIR = os.path.join(ROOT, "figures")
-
-
-def _data(name):
-    path = os.path.join(FIG_DIR, f"{name}.json")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not generated (run lpft-theory figures --out figures --only {name})")
-    return figio.read_data(path)
 
 
 def _problem(d, seed):
@@ -42,12 +30,12 @@ def _v_lp(p):
 
 
 def test_registered():
-    figures.load_extra_figures()
-    assert "wise_ft" in figures.FIGURES and "lr_ratio" in figures.FIGURES
+    assert tuple(registry.FIGURES)[-2:] == ("wise_ft", "lr_ratio")
+    assert registry.FIGURES["wise_ft"].plot is beyond_figures.plot_wise_ft
 
 
-def test_wise_ft_data():
-    d = _data("wise_ft")
+def test_wise_ft_data(committed):
+    d = committed("wise_ft")
     assert d["quick"] is False
     a = np.asarray(d["alphas"], dtype=float)
     for i, seed in enumerate(d["params"]["seeds"]):
@@ -65,8 +53,8 @@ def test_wise_ft_data():
         assert d["init"]["id_subspace_loss"][i][-1] < 1e-12 and d["lp"]["id_subspace_loss"][i][-1] < 1e-12
 
 
-def test_lr_ratio_data_and_caption_claims():
-    d = _data("lr_ratio")
+def test_lr_ratio_data_and_caption_claims(committed):
+    d = committed("lr_ratio")
     r = np.asarray(d["ratios"], dtype=float)
     ood = np.asarray([[np.nan if x is None else x for x in row] for row in d["ood_loss"]], dtype=float)
     lev = {m: np.asarray(d["levels"][m], dtype=float) for m in ("lp", "lpft", "ft")}
@@ -83,9 +71,9 @@ def test_lr_ratio_data_and_caption_claims():
     assert np.all(lev["ft"] > 10 * lev["lpft"])  # the two levels are far apart, so the claim says something
 
 
-def test_plots_from_committed_data():
+def test_plots_from_committed_data(committed):
     for name, fn in (("wise_ft", beyond_figures.plot_wise_ft), ("lr_ratio", beyond_figures.plot_lr_ratio)):
-        d = _data(name)
+        d = committed(name)
         fig = fn(d)
         assert isinstance(fig, Figure) and len(fig.axes) == 2
         assert all(len(ax.get_lines()) >= 3 for ax in fig.axes)

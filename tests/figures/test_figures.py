@@ -16,21 +16,15 @@ from matplotlib.patches import FancyArrowPatch
 from lpft_theory.cli import main as cli
 from lpft_theory.figures import writer as figio
 from lpft_theory.figures import paper as figures
-from lpft_theory.figures import plots
+from lpft_theory.figures import plots, registry
 from lpft_theory.theory import bounds as theory
 from lpft_theory.theory.bounds import align_representative
-from lpft_theory.problem import Problem
+from lpft_theory.problem import Problem, RegimeWarning, regime_warnings_silenced
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIG_DIR = os.path.join(ROOT, "figures")
 NAMES = ("toy_2d", "ood_vs_time", "distortion", "eps_tradeoff", "head_alignment")
 
-
-def _data(name):
-    path = os.path.join(FIG_DIR, f"{name}.json")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} not generated (run lpft-theory figures --out figures)")
-    return figio.read_data(path)
 
 
 def _lines_of_color(ax, color):
@@ -41,18 +35,18 @@ def _lines_of_color(ax, color):
 # data files: independent checks
 
 
-def test_committed_files_complete():
+def test_committed_files_complete(committed):
     for name in NAMES:
         for ext in ("png", "pdf", "json"):
             assert os.path.exists(os.path.join(FIG_DIR, f"{name}.{ext}")), f"{name}.{ext} missing"
-        d = _data(name)
+        d = committed(name)
         assert d["figure"] == name and d["quick"] is False and "params" in d
 
 
-def test_toy_2d_closed_forms():
+def test_toy_2d_closed_forms(committed):
     """docs/theory.md §5, recomputed here: w_lp = (w1, w1 tan a); v_inf^2 = (c + sqrt(c^2 + 4 w1^2))/2,
     c = v0^2 - 1 + sin^2 a, w_ft = (w1, v_inf sin a); LP-FT never moves."""
-    d = _data("toy_2d")
+    d = committed("toy_2d")
     a, (w1, w2), v0 = d["a"], d["w_star"], d["v0"]
     c = v0**2 - 1 + math.sin(a) ** 2
     v_inf = math.copysign(math.sqrt((c + math.sqrt(c * c + 4 * w1 * w1)) / 2), v0)
@@ -68,8 +62,8 @@ def test_toy_2d_closed_forms():
     assert abs(B[0, 1] - math.sin(a)) < 1e-10  # (a is stored with 12 digits)
 
 
-def test_distortion_perp_component_zero():
-    d = _data("distortion")
+def test_distortion_perp_component_zero(committed):
+    d = committed("distortion")
     for m in ("ft", "lpft"):
         perp = np.array(d[m]["ood_perp_full"], dtype=float)
         assert perp.shape[0] >= 2 and np.all(np.isfinite(perp))
@@ -81,8 +75,8 @@ def test_distortion_perp_component_zero():
     assert min(r["id"]) > 1 and min(r["ood"]) > 1  # FT distorts more than LP-FT on every seed
 
 
-def test_eps_tradeoff_lpft_at_eps0():
-    d = _data("eps_tradeoff")
+def test_eps_tradeoff_lpft_at_eps0(committed):
+    d = committed("eps_tradeoff")
     assert d["eps"][0] == 0.0
     for m in ("lp", "lpft"):  # perfect features: LP reaches w*, FT from there never moves
         assert max(d["values"][m]["ood_loss"][0]) < 1e-20
@@ -93,6 +87,18 @@ def test_eps_tradeoff_lpft_at_eps0():
         assert all(all(row) for row in d["converged"][m])
 
 
+def test_regime_warnings_silenced_hides_only_regime_warnings():
+    """The one helper the figures (and toy, claims) use: RegimeWarning hidden inside, other warnings
+    shown, the filters restored after."""
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with regime_warnings_silenced():
+            Problem.random(seed=0, d=3, k=1, m=2)  # m + k < d fails: outside the regime
+            warnings.warn("another warning", UserWarning)
+        Problem.random(seed=0, d=3, k=1, m=2)
+    assert [type(w.message) for w in seen] == [UserWarning, RegimeWarning]
+
+
 def test_align_representative_is_the_minimiser():
     p = Problem.random(seed=4, d=20, k=2, m=5, eps=0.3)
     q = align_representative(p)
@@ -101,8 +107,8 @@ def test_align_representative_is_the_minimiser():
     assert abs(np.linalg.norm(np.asarray(q.B0) - np.asarray(q.B_star), 2) - 0.3) < 1e-12
 
 
-def test_ood_vs_time_bounds_equal_theory():
-    d = _data("ood_vs_time")
+def test_ood_vs_time_bounds_equal_theory(committed):
+    d = committed("ood_vs_time")
     p = d["params"]
     for idx in {d["representative"], 0, len(p["seeds"]) - 1}:
         with warnings.catch_warnings():
@@ -125,8 +131,8 @@ def test_ood_vs_time_bounds_equal_theory():
     assert len(p["seeds"]) >= 32
 
 
-def test_head_alignment_bounds_equal_theory():
-    d = _data("head_alignment")
+def test_head_alignment_bounds_equal_theory(committed):
+    d = committed("head_alignment")
     n = d["params"]["n_problems"]
     for i in (0, n // 2, n - 1):
         prob, alpha, _ = figures._aligned_head_problem(i, n, figures.HEAD)
@@ -145,8 +151,8 @@ def test_head_alignment_bounds_equal_theory():
 # plot functions: panels and series
 
 
-def test_plot_toy_2d_panels_and_series():
-    fig = plots.plot_toy_2d(_data("toy_2d"))
+def test_plot_toy_2d_panels_and_series(committed):
+    fig = plots.plot_toy_2d(committed("toy_2d"))
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     for ax, m, arrows in zip(fig.axes, ("lp", "ft", "lpft"), (2, 3, 2)):
         assert len(_lines_of_color(ax, plots.METHOD_COLORS[m])) == 3  # path, start point, error segment
@@ -154,8 +160,8 @@ def test_plot_toy_2d_panels_and_series():
     assert len(fig.legends) == 1
 
 
-def test_plot_ood_vs_time_panels_and_series():
-    d = _data("ood_vs_time")
+def test_plot_ood_vs_time_panels_and_series(committed):
+    d = committed("ood_vs_time")
     fig = plots.plot_ood_vs_time(d)
     assert isinstance(fig, Figure) and len(fig.axes) == 1
     ax = fig.axes[0]
@@ -169,8 +175,8 @@ def test_plot_ood_vs_time_panels_and_series():
         assert any(abs(ln.get_ydata()[0] - v) < 1e-15 for v in d["representative_bounds"].values() if v)
 
 
-def test_plot_distortion_panels_and_series():
-    d = _data("distortion")
+def test_plot_distortion_panels_and_series(committed):
+    d = committed("distortion")
     fig = plots.plot_distortion(d)
     assert isinstance(fig, Figure) and len(fig.axes) == 3
     a, b, c = fig.axes
@@ -180,8 +186,8 @@ def test_plot_distortion_panels_and_series():
     assert len(_lines_of_color(c, plots.METHOD_COLORS["ft"])) == 2  # ID and OOD strips
 
 
-def test_plot_eps_tradeoff_panels_and_series():
-    fig = plots.plot_eps_tradeoff(_data("eps_tradeoff"))
+def test_plot_eps_tradeoff_panels_and_series(committed):
+    fig = plots.plot_eps_tradeoff(committed("eps_tradeoff"))
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     for ax in fig.axes:
         for m in ("lp", "ft", "lpft"):
@@ -189,8 +195,8 @@ def test_plot_eps_tradeoff_panels_and_series():
         assert sum(isinstance(c, PolyCollection) for c in ax.collections) == 3
 
 
-def test_plot_head_alignment_not_clipped():
-    d = _data("head_alignment")
+def test_plot_head_alignment_not_clipped(committed):
+    d = committed("head_alignment")
     fig = plots.plot_head_alignment(d)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     lo, hi = fig.axes[0].get_ylim()
@@ -211,8 +217,8 @@ def test_plot_head_alignment_not_clipped():
 # writer, registry, command
 
 
-def test_write_figure_atomic_and_deterministic(tmp_path):
-    fig = plots.plot_toy_2d(_data("toy_2d"))
+def test_write_figure_atomic_and_deterministic(committed, tmp_path):
+    fig = plots.plot_toy_2d(committed("toy_2d"))
     with pytest.raises(TypeError, match="cannot write"):
         figio.write_figure(fig, {"x": object()}, tmp_path, "bad")
     assert os.listdir(tmp_path) == []
@@ -225,11 +231,44 @@ def test_write_figure_atomic_and_deterministic(tmp_path):
 
 
 def test_registry_rules():
-    with pytest.raises(ValueError, match="already registered"):
-        figures.register(figures.FIGURES["toy_2d"])
+    with pytest.raises(ValueError, match="listed twice"):
+        registry.by_name([registry.FIGURES["toy_2d"], registry.FIGURES["toy_2d"]])
     with pytest.raises(ValueError, match="name"):
-        figures.FigureSpec("bad name", lambda q: {}, lambda d: None, "")
-    assert tuple(figures.FIGURES)[: len(NAMES)] == NAMES
+        registry.FigureSpec("bad name", lambda q: {}, lambda d: None, "")
+    with pytest.raises(TypeError):
+        registry.FIGURES["new"] = registry.FIGURES["toy_2d"]  # read-only: figures are listed in registry.py
+    assert tuple(registry.FIGURES)[: len(NAMES)] == NAMES
+    assert registry.select(["lr_ratio", "toy_2d"]) == [registry.FIGURES["toy_2d"], registry.FIGURES["lr_ratio"]]
+    with pytest.raises(ValueError, match="unknown figure"):
+        registry.select(["nope"])
+
+
+def test_figure_modules_import_one_way():
+    """registry imports paper and beyond; neither imports registry back, paper does not import beyond,
+    and nothing in figures/ imports by string (importlib)."""
+    import ast
+
+    folder = Path(figures.__file__).parent
+    imported = {}
+    for path in folder.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                names |= {node.module or ""} | {a.name for a in node.names}
+            elif isinstance(node, ast.Import):
+                names |= {a.name for a in node.names}
+        imported[path.stem] = names
+        assert not any("importlib" in n for n in names), path.name
+    assert {"paper", "beyond"} <= imported["registry"]
+    for stem in ("paper", "beyond", "plots", "writer"):
+        assert "registry" not in imported[stem] and "reports" not in imported[stem], stem
+    assert "beyond" not in imported["paper"]
+
+
+def test_cli_list_prints_every_figure(capsys):
+    assert cli.main(["figures", "--list"]) == 0
+    assert capsys.readouterr().out.split() == list(registry.FIGURES)
 
 
 def test_cli_unknown_figure(tmp_path, capsys):
