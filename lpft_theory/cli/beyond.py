@@ -21,17 +21,20 @@ from ..variants import noise
 from ..metrics import trajectory_metrics
 from ..atomic import atomic_savez
 from ..variants.dispatch import ALL_METHODS, BEYOND_METHODS, simulate_variant
-from .common import UsageError, check_output_memory, float_arg, int_arg, load_problem, parse_times, warn
+from .common import (SOLVE_FLAGS, UsageError, check_output_memory, float_arg, int_arg, load_problem, parse_times,
+                     solve_options, warn)
 
 #: flag -> methods that accept it
 _ONLY = {
     "wise_from": ("wise-ft",), "alpha": ("wise-ft",), "l2sp": ("l2sp",),
     "lr_v": ("gd",), "lr_B": ("gd",), "steps": ("gd",), "save_every": ("gd",),
     "init": ("gd", "l2sp", "ft-frozen-head"),
-    "max_steps": ("ft", "lpft", "wise-ft", "l2sp"),  # lp, ft-frozen-head: closed forms; gd: --steps
+    # lp and ft-frozen-head are closed forms, gd counts --steps
+    **{k: ("ft", "lpft", "wise-ft", "l2sp") for k in SOLVE_FLAGS},
 }
 _FLAG = {"wise_from": "--wise-from", "alpha": "--alpha", "l2sp": "--l2sp", "lr_v": "--lr-v", "lr_B": "--lr-B",
-         "steps": "--steps", "save_every": "--save-every", "init": "--init", "max_steps": "--max-steps"}
+         "steps": "--steps", "save_every": "--save-every", "init": "--init", "max_steps": "--max-steps",
+         "rtol": "--rtol", "atol": "--atol", "solver": "--solver"}
 #: Fresh ID draws for the ID test loss.
 N_TEST = 1000
 #: Largest ``--steps`` for gd (about 25 minutes at ~1.5 µs per step on one CPU core).
@@ -137,7 +140,7 @@ def run(args, out_path=None) -> int:
     (``out_path``: the checked path to write, default ``args.out``)."""
     m = args.method
     out_path = args.out if out_path is None else out_path
-    opts = {} if args.max_steps is None else dict(max_steps=args.max_steps)
+    opts = solve_options(args)
     times = None if m == "gd" else parse_times(args.times)
     if m == "wise-ft":
         opts.update(alpha=_parse_alpha(args.alpha), wise_from=args.wise_from or "init")

@@ -85,6 +85,36 @@ def float_arg(text: str) -> float:
     return value
 
 
+def positive_float_arg(text: str) -> float:
+    """An argparse ``type=`` for a finite number > 0 (tolerances)."""
+    value = float_arg(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}")
+    return value
+
+
+#: Solvers of ``--solver`` (the diffrax solvers of :mod:`lpft_theory.solve`).
+SOLVER_CHOICES = ("tsit5", "dopri5", "dopri8", "kvaerno5")
+#: ``--max-steps``, ``--rtol``, ``--atol``, ``--solver`` -> keyword arguments of the solve.
+SOLVE_FLAGS = ("max_steps", "rtol", "atol", "solver")
+
+
+def add_solve_arguments(p, methods: str) -> None:
+    """``--max-steps``, ``--rtol``, ``--atol``, ``--solver`` (the options a solver failure names)."""
+    g = p.add_argument_group(f"ODE solve ({methods})")
+    g.add_argument("--max-steps", type=int_arg(1, MAX_MAX_STEPS), metavar="N",
+                   help="step budget of each diffrax solve (default 2**21)")
+    g.add_argument("--rtol", type=positive_float_arg, help="relative tolerance (default 1e-10)")
+    g.add_argument("--atol", type=positive_float_arg, help="absolute tolerance (default 1e-12)")
+    g.add_argument("--solver", choices=SOLVER_CHOICES,
+                   help="solver for finite times (default tsit5; kvaerno5 is the stiff one)")
+
+
+def solve_options(args) -> dict:
+    """The solve keyword arguments given on the command line."""
+    return {k: getattr(args, k) for k in SOLVE_FLAGS if getattr(args, k, None) is not None}
+
+
 # ---------------------------------------------------------------------------
 # --times
 

@@ -78,15 +78,21 @@ def _solver_error_type():
 
 def classify(exc: BaseException):
     """``(exit_code, message)`` for an expected failure, or None for an unexpected one."""
-    solver_error = _solver_error_type()
     if isinstance(exc, (UsageError, ValueError, TypeError)):
         return EXIT_USAGE, _one_line(exc)
+    solver_error = _solver_error_type() if isinstance(exc, RuntimeError) else None
     if (solver_error is not None and isinstance(exc, solver_error)) or (
             isinstance(exc, RuntimeError) and "diffrax solve did not finish" in str(exc)):
         msg = _one_line(exc)
         if "--max-steps" not in msg:
             msg = msg.replace("raise max_steps", "raise max_steps (CLI: --max-steps N)")
-        return EXIT_USAGE, msg
+        if "--rtol" not in msg:
+            msg = msg.replace("loosen rtol/atol", "loosen rtol/atol (--rtol, --atol)")
+        if "--solver" not in msg:
+            msg = (msg.replace("stiff solver kvaerno5", "stiff solver kvaerno5 (--solver kvaerno5)")
+                   if "kvaerno5" in msg else msg + ", or use the stiff solver (--solver kvaerno5)")
+        return EXIT_USAGE, msg + ("; huge --times or an extreme scale (e.g. w_star_norm=1e150) also exhaust the "
+                                  "budget: ask for t = inf (the limit) or rescale the problem")
     if isinstance(exc, MemoryError):
         detail = _one_line(exc) or "allocation failed"
         return EXIT_USAGE, f"out of memory ({detail}); use a smaller problem (d, n) or fewer saved times"
@@ -174,6 +180,11 @@ def _interrupted(exc: BaseException, hard_exit: bool) -> int:
     except (OSError, ValueError):
         pass
     if hard_exit:  # the worker may still be inside XLA: no interpreter teardown
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # noqa: BLE001
+                pass
         os._exit(code)
     if atomic is not None:
         atomic.reopen_writes()
@@ -184,18 +195,55 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
+def _exit_on_signal(signum, frame):
+    """The program's SIGINT/SIGTERM handler: clean up and end now, without raising.
+
+    An exception raised by a signal can land anywhere, e.g. in a garbage-collection callback of
+    XLA where Python ignores it and the run goes on; so the handler itself removes the temporary
+    files, writes its line with ``os.write`` (no buffered-stream lock) and calls ``os._exit``.
+    """
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    code = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+    removed = []
+    atomic = sys.modules.get("lpft_theory.atomic")
+    if atomic is not None:
+        try:
+            removed = atomic.remove_live_temps()
+        except Exception:  # noqa: BLE001 - never fail while exiting
+            pass
+    what = "terminated" if code == EXIT_SIGTERM else "interrupted"
+    tail = f"; removed {len(removed)} temporary file(s)" if removed else ""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001 - e.g. a reentrant call while the main thread prints
+            pass
+    try:
+        os.write(2, f"lpft-theory: {what}{tail}\n".encode())
+    except OSError:
+        pass
+    os._exit(code)
+
+
 def main(argv=None) -> int:
     """Run the command line ``argv`` (default ``sys.argv[1:]``) and return the exit code.
 
-    Called without ``argv`` (the ``lpft-theory`` program, ``python -m lpft_theory.cli``) an
-    interrupt ends the process at once with ``os._exit``; with ``argv`` (tests, scripts) it returns.
+    Called without ``argv`` (the ``lpft-theory`` program, ``python -m lpft_theory.cli``) SIGINT and
+    SIGTERM end the process at once (:func:`_exit_on_signal`); with ``argv`` (tests, scripts) Ctrl-C
+    raises KeyboardInterrupt as usual, is reported in one line, and ``main`` returns 130.
     """
     hard_exit = argv is None
     on_main = threading.current_thread() is threading.main_thread()
-    old_term = None
+    restore = {}
+    if on_main:
+        if hard_exit:
+            for sig in (signal.SIGINT, signal.SIGTERM):  # an inherited SIG_IGN (nohup, background job) is kept
+                if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+                    restore[sig] = signal.signal(sig, _exit_on_signal)
+        elif signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            restore[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        if on_main and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            old_term = signal.signal(signal.SIGTERM, _on_sigterm)
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
@@ -214,10 +262,12 @@ def main(argv=None) -> int:
         except KeyboardInterrupt as e2:
             return _interrupted(e2, hard_exit)
     finally:
-        if old_term is not None:
-            signal.signal(signal.SIGTERM, old_term)
-    if hard_exit and on_main:  # finished: a late Ctrl-C must not print a traceback during teardown
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if hard_exit and on_main:  # the program ends: a late Ctrl-C must not interrupt the teardown
+            for sig in restore:
+                signal.signal(sig, signal.SIG_IGN)
+        else:
+            for sig, old in restore.items():
+                signal.signal(sig, old)
     return code
 
 

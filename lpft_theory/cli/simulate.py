@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from . import beyond as _beyond
-from .common import (LABEL_RULE, MAX_MAX_STEPS, TIMES_HELP, check_out_file, check_output_memory, input_paths,
-                     int_arg, load_problem, parse_times)
+from .common import (LABEL_RULE, TIMES_HELP, add_solve_arguments, check_out_file, check_output_memory,
+                     input_paths, load_problem, parse_times, solve_options)
 
 
 def register(sub) -> None:
@@ -28,8 +28,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="R.npz",
                    help="output file, written atomically; missing folders are created; must not be an input file")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    p.add_argument("--max-steps", type=int_arg(1, MAX_MAX_STEPS), metavar="N",
-                   help="step budget of each diffrax solve (default 2**21; lp, ft, lpft, wise-ft, l2sp)")
+    add_solve_arguments(p, "ft, lpft, wise-ft, l2sp")
     _beyond.add_arguments(p)  # wise-ft, l2sp, gd, ft-frozen-head, --label-noise (issue 7)
     p.set_defaults(func=run)
 
@@ -42,7 +41,7 @@ def run(args) -> int:
     times = parse_times(args.times)
     problem = load_problem(args, batch=True)
     check_output_memory(times.size, problem, "--times")
-    opts = {} if args.max_steps is None else dict(max_steps=args.max_steps)
+    opts = solve_options(args)
     if problem.batch_shape:  # batched problem file (issue 5): every member, outputs with a leading batch axis
         return _run_batch(args, problem, times, opts, out_path)
     import numpy as np

@@ -91,6 +91,9 @@ CASES = [
                               "--out", "{d}/R.npz"], "--max-steps"),
     ("max_steps_zero", "", ["simulate", "--random", R, *FT, "--max-steps", "0", "--out", "{d}/R.npz"],
      "expected an integer >= 1"),
+    ("rtol_zero", "", ["simulate", "--random", R, *FT, "--rtol", "0", "--out", "{d}/R.npz"], "expected a number > 0"),
+    ("solver_frozen_head", "", ["simulate", "--random", R, "--method", "ft-frozen-head", "--times", "0,1",
+                                "--solver", "kvaerno5", "--out", "{d}/R.npz"], "--solver only applies"),
     ("max_steps_gd", "", ["simulate", "--random", R, "--method", "gd", "--lr-v", "0.1", "--lr-B", "0.1", "--steps",
                           "10", "--max-steps", "9", "--out", "{d}/R.npz"], "--max-steps only applies"),
     ("out_not_writable", "", ["simulate", "--random", R, *FT, "--out", "/sys/lpft-theory-test/R.npz"],
@@ -284,9 +287,10 @@ def test_runs_that_succeed(tmp_path):
     argvs = [
         ["simulate", "--random", R, "--method", "ft", "--times", f"@{t}/t.txt", "--out", f"{t}/a.npz"],
         ["simulate", "--random", R, "--method", "ft", "--times", f"@{t}/t.npy", "--out", f"{t}/b.npz"],
-        ["simulate", "--random", R, "--method", "ft", "--times", "0;logspace:1e-3,1e3,200;inf",
+        ["simulate", "--random", R, "--method", "ft", "--times", "0;logspace:1e-3,1e3,19998;1e4",  # as many as b
          "--out", f"{t}/c.npz"],
-        ["simulate", "--random", "d=6,k=2,m=4,n=8,eps=0.1", *FT, "--out", f"{t}/new/sub/d.npz"],
+        ["simulate", "--random", "d=6,k=2,m=4,n=8,eps=0.1", "--method", "lp", "--times", "0,1",
+         "--out", f"{t}/new/sub/d.npz"],
         ["simulate", "--random", R, "--method", "wise-ft", "--times", "1", "--alpha", "0,1.5", "--out", f"{t}/e.npz"],
         ["simulate", "--random", R, "--method", "ft", "--times", f"@{t}/t.txt", "--out", f"{t}/link.npz"],
         ["simulate", "--help"],
@@ -299,7 +303,7 @@ def test_runs_that_succeed(tmp_path):
     with np.load(tmp_path / "b.npz") as r:
         np.testing.assert_array_equal(r["times"], many)
     with np.load(tmp_path / "c.npz") as r:
-        expect = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 200), [np.inf]])
+        expect = np.concatenate([[0.0], np.geomspace(1e-3, 1e3, 19998), [1e4]])
         np.testing.assert_array_equal(r["times"], expect)
     assert (tmp_path / "new" / "sub" / "d.npz").is_file()
     for i in (3, 4, 5):  # one warning line each (regime, extrapolating alpha, symbolic link)
