@@ -19,6 +19,16 @@ import scipy.optimize
 ORTHONORMAL_TOL = 1e-8
 
 
+def _check_pair(B, Bp, who: str) -> None:
+    """Both 2-D with the same shape (k, d): k features in R^d each (shapes are static, so this works under jit)."""
+    sB, sBp = tuple(np.shape(B)), tuple(np.shape(Bp))
+    if len(sB) != 2 or len(sBp) != 2:
+        raise ValueError(f"{who}: B and B_prime must be 2-D arrays (k, d), got shapes {sB} and {sBp}")
+    if sB != sBp:
+        raise ValueError(f"{who}: B and B_prime must have the same shape (k, d) (the same number k of features "
+                         f"in the same R^d), got {sB} and {sBp}")
+
+
 def orthonormal_rows_error(B) -> float:
     r"""Return :math:`\max_{ij} |(BB^\top - I)_{ij}|`."""
     B = np.asarray(B, dtype=np.float64)
@@ -114,6 +124,7 @@ def largest_principal_angle(B, Bp):
     :math:`\sin\theta_{\max} = \|B(I - B'^\top B')\|_2`, which is accurate for
     small and for large angles.
     """
+    _check_pair(B, Bp, "largest_principal_angle")
     B = jnp.asarray(B)
     Bp = jnp.asarray(Bp)
     c = jnp.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
@@ -139,6 +150,7 @@ def feature_distance(B, Bp, check: bool = True):
     general ``B`` (e.g. during fine-tuning). ``check=False`` skips the test (for
     use inside ``jit``).
     """
+    _check_pair(B, Bp, "feature_distance")
     if check:
         for name, M in (("B", B), ("B_prime", Bp)):
             err = orthonormal_rows_error(M)
@@ -209,6 +221,7 @@ def feature_distance_numerical(B, Bp, restarts: int = 8, seed: int = 0) -> float
     Nelder–Mead then Powell from the polar factor and ``restarts`` random starts.
     Returns the smallest value found (an upper bound that is tight in practice).
     """
+    _check_pair(B, Bp, "feature_distance_numerical")
     B = np.asarray(B, dtype=np.float64)
     Bp = np.asarray(Bp, dtype=np.float64)
     k = B.shape[0]

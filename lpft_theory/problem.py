@@ -104,6 +104,10 @@ class Problem(eqx.Module):
         """
         check_x64()
         arrays = dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma_ood)
+        for name in REQUIRED:
+            if arrays[name] is None:
+                raise TypeError(f"{name} is required (an array of shape {_SHAPES[name]}), got None")
+        low = {k: np.asarray(v).dtype for k, v in arrays.items() if v is not None and _low_precision(v)}
         arrays = {k: (None if v is None else _as_float_array(k, v)) for k, v in arrays.items()}
         batch = _batch_shape(arrays)
         for idx in np.ndindex(*batch):
@@ -112,7 +116,7 @@ class Problem(eqx.Module):
             try:
                 validate(**member, allow_label_noise=allow_label_noise)
             except ValueError as e:
-                raise ValueError(f"{e}{where}") from None
+                raise ValueError(f"{e}{where}{_precision_hint(str(e), low)}") from None
         return cls(**{k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()})
 
     @classmethod
@@ -148,9 +152,12 @@ class Problem(eqx.Module):
         field is identical to the noiseless problem and σ = 0 changes nothing.
         """
         check_x64()
+        seed = _check_seed(seed)
         rng = np.random.default_rng(seed)
-        d, k, m = int(d), int(k), int(m)
-        n = 2 * m if n is None else int(n)
+        d, k, m = _as_size("d", d), _as_size("k", k), _as_size("m", m)
+        n = 2 * m if n is None else _as_size("n", n)
+        if noise_seed is not None:
+            noise_seed = _check_seed(noise_seed, "noise_seed")
         _check_sizes(d=d, k=k, m=m, n=n)
         eps = float(eps)
         if not np.isfinite(eps) or eps < 0 or eps > np.sqrt(2.0):
@@ -168,7 +175,10 @@ class Problem(eqx.Module):
         Q = geometry.orthonormal_complement(B_star.T, rng=rng, size=k).T if eps > 0 else np.zeros((k, d))
         R = np.linalg.qr(rng.standard_normal((k, k)))[0]
         B0 = R @ (np.cos(thetas)[:, None] * B_star + np.sin(thetas)[:, None] * Q)
-        got = float(geometry.feature_distance(B0, B_star))
+        # in numpy float64 (independent of jax_enable_x64): d = 2 sin(theta_max / 2)
+        c = np.clip(np.linalg.svd(B0 @ B_star.T, compute_uv=False)[-1], -1.0, 1.0)
+        s_max = np.linalg.norm(B0 - (B0 @ B_star.T) @ B_star, 2)
+        got = float(2.0 * np.sin(np.arctan2(s_max, c) / 2.0))
         if abs(got - eps) > 1e-12 * max(1.0, eps):
             raise RuntimeError(f"internal: constructed d(B0,B*)={got!r} != eps={eps!r}")
 
@@ -201,6 +211,10 @@ class Problem(eqx.Module):
         Written to a temporary file in the same folder and renamed, so a failure
         never leaves a half-written file.
         """
+        path = os.fspath(path)
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"Problem.save: {path!r} is an existing folder; give a file name, e.g. "
+                                    f"{os.path.join(path, 'problem.npz')!r}")
         arrays = {f: np.asarray(getattr(self, f)) for f in FIELDS if getattr(self, f) is not None}
         atomic_savez(path, **arrays)
 
@@ -210,6 +224,9 @@ class Problem(eqx.Module):
         path = os.fspath(path)
         if not os.path.exists(path):
             raise ValueError(f"problem: file {path!r} does not exist")
+        if os.path.isdir(path):
+            raise ValueError(f"problem: {path!r} is a folder, not an .npz file")
+        _check_npz_signature(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 keys = set(data.files)
@@ -321,6 +338,74 @@ def _check_sizes(d: int, k: int, n: int, m: Optional[int] = None) -> None:
     if m is not None:
         if m > n:
             raise ValueError(f"m must be <= n (n training points span at most n dimensions), got m={m}, n={n}")
+
+
+_SHAPES = dict(X="(n, d)", y="(n,)", B0="(k, d)", v0="(k,)", w_star="(d,)")
+
+
+def _low_precision(value) -> bool:
+    dt = getattr(value, "dtype", None)
+    try:
+        return dt is not None and np.issubdtype(dt, np.floating) and np.dtype(dt).itemsize < 8
+    except TypeError:
+        return False
+
+
+def _precision_hint(message: str, low: dict) -> str:
+    """For a check failed by a field stored in float32/float16: say so and how to fix it."""
+    if not low or not any(w in message for w in ("orthonormal", "must equal", "symmetric")):
+        return ""  # not a tolerance check
+    name = message.split(" ", 1)[0]
+    if name not in low:
+        name = next(iter(low))
+    eps = float(np.finfo(low[name]).eps)
+    fix = (f"save it in float64, or re-orthonormalise it in float64 (U, _, Vt = np.linalg.svd({name}.astype("
+           f"np.float64), full_matrices=False); {name} = U @ Vt)" if name in ("B0", "B_star") else
+           "save the arrays in float64")
+    return f"; {name} is stored as {low[name]}, whose rounding alone is about {eps:.1g}: {fix}"
+
+
+def _check_npz_signature(path: str) -> None:
+    """An .npz file is a zip archive: name what the file is when it is not."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise ValueError(f"problem: cannot read {path!r} ({e.strerror or e})") from None
+    if head.startswith(b"PK"):
+        return
+    if head.startswith(b"\x93NUMPY"):
+        raise ValueError(f"problem: cannot read {path!r} as .npz: it is a single .npy array, not an archive of "
+                         f"the named arrays {list(REQUIRED)}; write it with Problem.save or numpy.savez")
+    if not head:
+        raise ValueError(f"problem: cannot read {path!r} as .npz: the file is empty")
+    kind = "a text file" if all(32 <= b < 127 or b in (9, 10, 13) for b in head) else "another binary format"
+    raise ValueError(f"problem: cannot read {path!r} as .npz: it is {kind}, not a zip archive of the named arrays "
+                     f"{list(REQUIRED)}; write it with Problem.save or numpy.savez")
+
+
+def _as_size(name: str, value) -> int:
+    """A size argument: an integer (``12.0`` is accepted, ``12.7`` and ``True`` are not)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    raise TypeError(f"{name} must be an integer, got {value!r}")
+
+
+def _check_seed(seed, name: str = "seed"):
+    """An integer seed must be >= 0 (numpy's rule), named in the error; other seeds go to numpy as they are."""
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer >= 0, got {seed!r}")
+    if isinstance(seed, (int, np.integer)):
+        if seed < 0:
+            raise ValueError(f"{name} must be an integer >= 0, got {seed}")
+        return int(seed)
+    if isinstance(seed, (float, np.floating)):
+        raise TypeError(f"{name} must be an integer >= 0, got {seed!r}")
+    return seed
 
 
 def _as_float_array(name: str, value) -> np.ndarray:

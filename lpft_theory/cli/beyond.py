@@ -17,20 +17,28 @@ import numpy as np
 
 from ..variants import gd, l2sp, noise
 from ..metrics import trajectory_metrics
-from ..problem import Problem, atomic_savez
+from ..atomic import atomic_savez
 from ..variants.dispatch import ALL_METHODS, BEYOND_METHODS, simulate_variant
-from .common import UsageError, parse_random_spec, parse_times
+from .common import (SOLVE_FLAGS, UsageError, check_output_memory, float_arg, int_arg, load_problem, parse_times,
+                     solve_options, warn)
 
 #: flag -> methods that accept it
 _ONLY = {
     "wise_from": ("wise-ft",), "alpha": ("wise-ft",), "l2sp": ("l2sp",),
     "lr_v": ("gd",), "lr_B": ("gd",), "steps": ("gd",), "save_every": ("gd",),
     "init": ("gd", "l2sp", "ft-frozen-head"),
+    # lp and ft-frozen-head are closed forms, gd counts --steps
+    **{k: ("ft", "lpft", "wise-ft", "l2sp") for k in SOLVE_FLAGS},
 }
 _FLAG = {"wise_from": "--wise-from", "alpha": "--alpha", "l2sp": "--l2sp", "lr_v": "--lr-v", "lr_B": "--lr-B",
-         "steps": "--steps", "save_every": "--save-every", "init": "--init"}
+         "steps": "--steps", "save_every": "--save-every", "init": "--init", "max_steps": "--max-steps",
+         "rtol": "--rtol", "atol": "--atol", "solver": "--solver"}
 #: Fresh ID draws for the ID test loss.
 N_TEST = 1000
+#: Largest ``--steps`` for gd (about 25 minutes at ~1.5 µs per step on one CPU core).
+MAX_GD_STEPS = 10**9
+#: Largest number of saved gd states (``--steps / --save-every``).
+MAX_GD_SAVES = 10**7
 
 
 def add_arguments(p) -> None:
@@ -38,15 +46,18 @@ def add_arguments(p) -> None:
     g.add_argument("--wise-from", choices=("init", "lp"), default=None,
                    help="wise-ft: interpolate from (v0, B0) and FT [init, default] or from (v_lp, B0) and LP-FT [lp]")
     g.add_argument("--alpha", metavar="A1,A2,..", help="wise-ft: interpolation weights, e.g. 0,0.1,0.5,1")
-    g.add_argument("--l2sp", metavar="LAMBDA", type=float, help="l2sp: penalty lambda*||B - B0||_F^2 (lambda >= 0)")
-    g.add_argument("--lr-v", type=float, help="gd: head step size (>= 0)")
-    g.add_argument("--lr-B", type=float, help="gd: feature step size (>= 0)")
-    g.add_argument("--steps", type=int, help="gd: number of steps")
-    g.add_argument("--save-every", type=int, help="gd: save every N steps (default: 101 evenly spaced)")
+    g.add_argument("--l2sp", metavar="LAMBDA", type=float_arg, help="l2sp: penalty lambda*||B - B0||_F^2 (lambda >= 0)")
+    g.add_argument("--lr-v", type=float_arg, help="gd: head step size (>= 0)")
+    g.add_argument("--lr-B", type=float_arg, help="gd: feature step size (>= 0)")
+    g.add_argument("--steps", type=int_arg(1, MAX_GD_STEPS), help=f"gd: number of steps (1 to {MAX_GD_STEPS:.0e}; "
+                   "Ctrl-C stops a long run at once)")
+    g.add_argument("--save-every", type=int_arg(1), help=f"gd: save every N steps (default: 101 evenly spaced; at "
+                   f"most {MAX_GD_SAVES:.0e} saved states)")
     g.add_argument("--init", choices=("random", "lp"), default=None,
                    help="gd, l2sp, ft-frozen-head: start from the problem's head [random] or from v_lp [lp]")
-    g.add_argument("--label-noise", metavar="SIGMA", type=float,
-                   help="any method: y = X w* + SIGMA * N(0, I) (needs --random; seed via --noise-seed)")
+    g.add_argument("--label-noise", metavar="SIGMA", type=float_arg,
+                   help="any method: y = X w* + SIGMA * N(0, I) (needs --random; seed via --noise-seed); the only "
+                   "way to noisy labels (a problem file must have y = X w*)")
     g.add_argument("--noise-seed", type=int, help="seed of the label noise (default: the problem seed)")
 
 
@@ -64,7 +75,7 @@ def handles(args) -> bool:
         if not (math.isfinite(args.label_noise) and args.label_noise >= 0):
             raise UsageError(f"--label-noise must be a finite number >= 0, got {args.label_noise}")
         if args.random is None:
-            raise UsageError("--label-noise needs --random (a problem file's labels are used as they are)")
+            raise UsageError("--label-noise needs --random (a problem file's labels must be noiseless, y = X w*)")
     if m == "gd":
         missing = [f for f in ("--lr-v", "--lr-B", "--steps") if getattr(args, f[2:].replace("-", "_")) is None]
         if missing:
@@ -74,6 +85,10 @@ def handles(args) -> bool:
         try:
             gd.check_rates(args.lr_v, args.lr_B, args.steps)
             if args.save_every is not None:
+                if args.steps // args.save_every + 2 > MAX_GD_SAVES:
+                    raise ValueError(f"--steps {args.steps} with --save-every {args.save_every} saves "
+                                     f"{args.steps // args.save_every + 1} states; at most {MAX_GD_SAVES:.0e}: "
+                                     "raise --save-every")
                 gd.save_steps(args.steps, every=args.save_every)
         except (ValueError, TypeError) as e:
             raise UsageError(f"--method gd: {e}") from None
@@ -91,35 +106,39 @@ def handles(args) -> bool:
             raise UsageError("--method wise-ft needs --alpha A1,A2,.. (e.g. 0,0.25,0.5,0.75,1)")
         if len(parse_times(args.times)) != 1:
             raise UsageError("--method wise-ft takes one --times value: the FT time of the fine-tuned endpoint (e.g. inf)")
+        alphas = _parse_alpha(args.alpha)
+        outside = [a for a in alphas if not 0.0 <= a <= 1.0]
+        if outside:
+            warn(f"--alpha {', '.join(f'{a:g}' for a in outside)} outside [0, 1]: WiSE-FT extrapolates beyond the "
+                 "two endpoints there")
+    elif m != "gd":
+        parse_times(args.times)  # bad times fail before any work
     return m in BEYOND_METHODS or args.label_noise is not None
 
 
 def _parse_alpha(text):
-    try:
-        return [float(a) for a in text.split(",") if a.strip()]
-    except ValueError:
-        raise UsageError(f"--alpha: expected a comma list of numbers like 0,0.5,1, got {text!r}") from None
+    alphas = []
+    for a in text.split(","):
+        if not a.strip():
+            continue
+        try:
+            alphas.append(float(a))
+        except ValueError:
+            raise UsageError(f"--alpha: expected a comma list of numbers like 0,0.5,1, got {text!r}") from None
+    if not alphas:
+        raise UsageError("--alpha: no values given (e.g. --alpha 0,0.25,0.5,0.75,1)")
+    bad = [a for a in alphas if not math.isfinite(a)]
+    if bad:
+        raise UsageError(f"--alpha: values must be finite, got {bad[0]}")
+    return alphas
 
 
-def _problem(args):
-    if (args.problem is None) == (args.random is None):
-        raise ValueError("give exactly one of --problem P.npz or --random d=..,k=..,m=..,eps=..,seed=..")
-    if args.problem is not None:
-        problem = Problem.load(args.problem, allow_label_noise=True)
-        if problem.batch_shape:
-            raise ValueError(f"--method {args.method}: takes one problem, {args.problem!r} holds a batch "
-                             f"{problem.batch_shape}")
-        return problem
-    spec = parse_random_spec(args.random)
-    if args.label_noise is not None:
-        spec.update(label_noise=args.label_noise, noise_seed=args.noise_seed)
-    return Problem.random(**spec)
-
-
-def run(args) -> int:
-    """Run a beyond-the-paper method (or any method with label noise) and write ``--out``."""
+def run(args, out_path=None) -> int:
+    """Run a beyond-the-paper method (or any method with label noise) and write ``--out``
+    (``out_path``: the checked path to write, default ``args.out``)."""
     m = args.method
-    opts = {}
+    out_path = args.out if out_path is None else out_path
+    opts = solve_options(args)
     times = None if m == "gd" else parse_times(args.times)
     if m == "wise-ft":
         opts.update(alpha=_parse_alpha(args.alpha), wise_from=args.wise_from or "init")
@@ -130,7 +149,10 @@ def run(args) -> int:
                     save_every=args.save_every)
     elif m == "ft-frozen-head":
         opts.update(init=args.init or "random")
-    problem = _problem(args)
+    problem = load_problem(args, who=f"--method {m}")
+    n_saves = (gd.save_steps(args.steps, every=args.save_every).size if m == "gd" else
+               len(opts["alpha"]) if m == "wise-ft" else times.size)
+    check_output_memory(n_saves, problem, "--save-every" if m == "gd" else "--alpha" if m == "wise-ft" else "--times")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", gd.DivergenceWarning)
         traj = simulate_variant(problem, m, times, **opts)
@@ -154,7 +176,7 @@ def run(args) -> int:
             out[k] = np.asarray(v)
     if m == "gd":
         out["diverged_at"] = np.asarray(-1 if traj.info["diverged_at"] is None else traj.info["diverged_at"])
-    atomic_savez(args.out, **out)
+    atomic_savez(out_path, **out)
     if args.json:
         summary = dict(method=m, axis=traj.axis, out=args.out, num_steps=traj.num_steps, converged=traj.converged,
                        times=[float(t) for t in traj.times], noisy=bool(noise.is_noisy(problem)),

@@ -4,10 +4,9 @@ adversarial search."""
 from __future__ import annotations
 
 import json
-import os
 
 from ..theory import bounds as theory
-from .common import load_problem
+from .common import check_out_dir, input_paths, int_arg, load_problem
 
 RESULT_KEYS = ("statement", "bound", "observed", "t_min", "margin", "holds", "applies")
 #: ``--adversarial --quick``: starts per statement.
@@ -23,16 +22,17 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object {\"results\": [...]}")
     p.add_argument("--confirm", action="store_true",
                    help="also integrate with the independent full-dimensional reference (DOP853, rtol 1e-11)")
-    p.add_argument("--trials", type=int, metavar="N", help="randomised campaign of N trials (default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="campaign / adversarial seed (default 0)")
+    p.add_argument("--trials", type=int_arg(1), metavar="N", help="randomised campaign of N >= 1 trials (default 10000)")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="campaign / adversarial seed, >= 0 (default 0)")
     p.add_argument("--grid", metavar="FILE", help="JSON file overriding keys of the default sampling grid")
-    p.add_argument("--report", metavar="DIR", help="folder for report.json, summary.md, histogram.png, cases")
+    p.add_argument("--report", metavar="DIR", help="folder for report.json, summary.md, histogram.png, cases "
+                   "(checked before any work; created, with missing parents, when the report is written)")
     p.add_argument("--quick", action="store_true", help="reduced size (campaign: 200 trials; adversarial: 4 starts)")
     p.add_argument("--adversarial", action="store_true", help="gradient-based search maximising bound - observed")
-    p.add_argument("--starts", type=int, metavar="N",
-                   help=f"adversarial: starts per statement (default {adversarial.DEFAULT_STARTS}, quick {QUICK_STARTS})")
-    p.add_argument("--steps", type=int, metavar="N",
-                   help=f"adversarial: Adam steps per start (default {adversarial.DEFAULT_STEPS}, "
+    p.add_argument("--starts", type=int_arg(1), metavar="N",
+                   help=f"adversarial: starts per statement, >= 1 (default {adversarial.DEFAULT_STARTS}, quick {QUICK_STARTS})")
+    p.add_argument("--steps", type=int_arg(1), metavar="N",
+                   help=f"adversarial: Adam steps per start, >= 1 (default {adversarial.DEFAULT_STEPS}, "
                         f"quick {adversarial.QUICK_STEPS})")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -47,7 +47,7 @@ def run(args) -> int:
     if args.problem is None and args.random is None:
         raise ValueError("check-bound: give --problem P.npz (or --random SPEC), --trials N --report DIR, "
                          "or --adversarial --report DIR")
-    problem = load_problem(args)
+    problem = load_problem(args, who="check-bound")
     rows = theory.check_problem(problem)
     if args.confirm:
         from ..theory.reference import confirm
@@ -78,8 +78,8 @@ def _campaign(args) -> int:
         raise ValueError("check-bound: --trials/--report cannot be combined with --problem/--random")
     trials = args.trials if args.trials is not None else (campaign.QUICK_TRIALS if args.quick else
                                                            campaign.DEFAULT_TRIALS)
+    check_out_dir(args.report, "--report", inputs=input_paths(args))
     grid = campaign.load_grid(args.grid)
-    os.makedirs(args.report, exist_ok=True)
     res = campaign.run_campaign(trials, args.seed, grid, progress=not args.no_progress)
     summary = reports.write_campaign_report(res, args.report)
     print(reports.campaign_markdown(summary, summary["files"]))
@@ -93,9 +93,9 @@ def _adversarial(args) -> int:
 
     if args.report is None:
         raise ValueError("check-bound --adversarial needs --report DIR")
-    for flag, n in (("--starts", args.starts), ("--steps", args.steps)):
-        if n is not None and n < 1:
-            raise ValueError(f"check-bound {flag} must be >= 1, got {n}")
+    if args.problem is not None or args.random is not None:
+        raise ValueError("check-bound: --adversarial cannot be combined with --problem/--random")
+    check_out_dir(args.report, "--report", inputs=input_paths(args))
     starts = args.starts if args.starts is not None else (QUICK_STARTS if args.quick else adversarial.DEFAULT_STARTS)
     result = adversarial.run_search(starts=starts, seed=args.seed, quick=args.quick, steps=args.steps,
                                     progress=not args.no_progress)
