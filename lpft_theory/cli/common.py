@@ -66,7 +66,8 @@ def int_arg(minimum: int = 1, maximum: int | None = None):
         if value is None:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}")
         if value < minimum or (maximum is not None and value > maximum):
-            hi = "" if maximum is None else f" and <= {maximum:g}" if maximum >= 10**6 else f" and <= {maximum}"
+            big = maximum is not None and maximum >= 10**6 and str(maximum).rstrip("0") == "1"
+            hi = "" if maximum is None else f" and <= {maximum:.0e}" if big else f" and <= {maximum}"
             raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}{hi}, got {text!r}")
         return value
 
