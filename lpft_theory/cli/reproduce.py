@@ -129,9 +129,11 @@ def run(args) -> int:
     from ..figures import registry
 
     docs = args.docs if args.docs is not None else (None if args.quick else "docs")
+    from .common import check_out_dir
+
     for flag, path in (("--figures", args.figures), ("--report", args.report), ("--docs", docs)):
-        if path is not None and os.path.exists(path) and not os.path.isdir(path):
-            raise ValueError(f"{flag}: {path!r} exists and is not a folder")
+        if path is not None:
+            check_out_dir(path, flag)
     doc_path = None if docs is None else os.path.join(docs, RESULTS_DOC)
     if doc_path is not None:
         check_results_doc(doc_path)

@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from .. import atomic
 from ..atomic import temp_path
 
 #: Resolution of the PNGs (the README shows them at about 800 px wide).
@@ -92,11 +93,12 @@ def _write_together(out_dir, writes: dict) -> list:
             tmps[target] = temp_path(out_dir, os.path.splitext(target)[1])
             write(tmps[target])
         for target, tmp in tmps.items():
-            os.replace(tmp, target)
+            atomic.replace(tmp, target)
     except BaseException:
         for tmp in tmps.values():
             if os.path.exists(tmp):
                 os.remove(tmp)
+            atomic.release(tmp)
         raise
     return list(writes)
 

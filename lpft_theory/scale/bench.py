@@ -593,11 +593,6 @@ def markdown(res) -> str:
     return "\n".join(L)
 
 
-def _atomic_write(path, text):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def build_parser(prog="bench_flow.py"):
@@ -662,8 +657,10 @@ def run(args, log=print) -> dict:
             res["gpu_note"] = f"No GPU visible (backend {jax.default_backend()}): the GPU section was not run."
             log("[4] " + res["gpu_note"])
     os.makedirs(args.out, exist_ok=True)
-    _atomic_write(os.path.join(args.out, "bench_flow.json"), json.dumps(res, indent=1, default=float))
-    _atomic_write(os.path.join(args.out, "bench_flow.md"), markdown(res))
+    from lpft_theory.atomic import write_text
+
+    write_text(os.path.join(args.out, "bench_flow.json"), json.dumps(res, indent=1, default=float))
+    write_text(os.path.join(args.out, "bench_flow.md"), markdown(res))
     log(f"wrote {os.path.join(args.out, 'bench_flow.json')} and bench_flow.md")
     return res
 
