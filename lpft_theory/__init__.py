@@ -18,6 +18,7 @@ from .metrics import trajectory_metrics, head_alignment_error, principal_angle_c
 from .geometry import feature_distance, feature_distance_numerical, feature_distance_bounds
 from .flows import lp_closed_form, lp_limit
 from ._precision import PrecisionWarning
+from .data import problems_dir, problem_files, problem_path
 
 __version__ = "0.1.0"
 
@@ -25,4 +26,5 @@ __all__ = [
     "Problem", "RegimeWarning", "validate", "ReducedProblem", "reduce", "METHODS", "Trajectory", "simulate",
     "trajectory_metrics", "head_alignment_error", "principal_angle_cosines", "feature_distance",
     "feature_distance_numerical", "feature_distance_bounds", "lp_closed_form", "lp_limit", "PrecisionWarning",
+    "problems_dir", "problem_files", "problem_path",
 ]
