@@ -400,7 +400,9 @@ for c in (0.5, 1.9, 2.1):
 
 # %% [markdown]
 # Below $2/\lambda_{max}$ GD converges (between $1/\lambda_{max}$ and $2/\lambda_{max}$ the top eigen-direction
-# flips sign at every step, but shrinks); just above, it diverges. Gradient flow has no such limit: it is
+# flips sign at every step, but shrinks); just above, it diverges. Notice that $c = 1.9$ ends *closer* than
+# $c = 0.5$: after 200 steps the error left is along the slow eigenvector, which shrinks by a factor
+# $|1 - \eta\lambda_{min}|$ per step, so the larger stable step wins. Gradient flow has no such limit: it is
 # what GD approaches when the step is far below it. Note the contrast of scales: the probe tolerates
 # steps about $\lambda_{max}(H)/\lambda_{max}(A) \approx 80$ times larger than fine-tuning does here.
 #

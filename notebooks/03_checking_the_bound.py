@@ -192,8 +192,8 @@ ax.legend()
 plt.show()
 
 # %% [markdown]
-# Here FT's OOD error falls fast: it is within 1 % of its final value from the time printed above on (a few
-# hundredths), and the curve is flat after that; its minimum over time is (to six digits) the value it settles at. A grid can miss the true minimum, but only from above: every grid value is an error the trajectory
+# Here FT's OOD error falls fast: it is within 1 % of its final value from the time printed above on (about
+# $t = 0.02$), and the curve is flat after that; its minimum over time is (to six digits) the value it settles at. A grid can miss the true minimum, but only from above: every grid value is an error the trajectory
 # actually has. The library's `theory.check_problem` uses `lpft_theory.theory.observe`, which integrates with
 # an implicit solver on a dense log grid scaled to the problem's fastest time scale, continues to the steady
 # state, and refines around the minimum. It returns one verdict per statement:
