@@ -36,7 +36,7 @@
 # of a least-squares loss, and reading NumPy. No knowledge of the paper is assumed.
 #
 # **Run time.** About 20 s on a laptop CPU (measured: 63 s of cell time on a shared 2-core
-# machine under load; JAX compiles each solver once, which is most of it) (most of it JAX compiling the solvers once).
+# machine under load; JAX compiles each solver once, which is most of it).
 #
 # **Notation.** Every symbol is defined on the shared [notation page](../docs/notation.md) (the *Notation*
 # page of the documentation site). The first code cell installs the package if it is missing (on a hosted
