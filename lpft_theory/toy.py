@@ -133,3 +133,66 @@ def simulate_toy(a: float = TOY_DEFAULTS["a"], w_star=TOY_DEFAULTS["w_star"], v0
             jnp.linalg.norm(flows.lp_field(0.0, tr.v[-1], rp)))
         out[method] = dict(times=times, v=v, B=B, w=B * v[:, None], w_end=B[-1] * v[-1], grad_norm_end=g)
     return out
+
+
+def lp_path_w(a: float, v) -> np.ndarray:
+    r"""Points :math:`w = v B_0^\top = v(\cos a, \sin a)` of the LP path for head values ``v`` (shape (n,) -> (n, 2)).
+
+    LP moves only the head, so its path in the w-plane is the segment of the line through B₀ from
+    :math:`v_0 B_0` to :math:`w_{lp}`; the head runs monotonically from v₀ to :math:`v_{lp}` (a 1-D linear ODE).
+    """
+    a, _, _ = _check(a, (1.0, 0.0), 0.0)
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    return v[:, None] * np.array([math.cos(a), math.sin(a)])[None, :]
+
+
+def ft_path_w(a: float, v0: float, v) -> np.ndarray:
+    r"""Points of the FT path in the w-plane for head values ``v`` (shape (n,) -> (n, 2)), from the two
+    conservation laws (``docs/theory.md`` §5b, [derived]).
+
+    B's second coordinate stays at sin a (Lemma A.3: FT changes B only inside S = span(e₁)), and
+    :math:`v^2 - \|B\|^2 = v_0^2 - 1` (Lemma A.4), so :math:`b_1^2 = v^2 - v_0^2 + \cos^2 a` and
+
+    .. math:: w(v) = \big(v\,b_1(v),\; v\sin a\big),\qquad b_1(v) = \operatorname{sign}(\cos a)\sqrt{v^2 - v_0^2 + \cos^2 a}.
+
+    The sign of b₁ is that of its start cos a, right while b₁ does not pass through 0 (always when
+    :math:`|v| \ge |v_0|` along the path, since then :math:`b_1^2 \ge \cos^2 a > 0`).
+
+    Raises:
+        ValueError: some ``v`` has :math:`v^2 < v_0^2 - \cos^2 a` (no point of the flow has that head).
+    """
+    a, _, v0 = _check(a, (1.0, 0.0), v0)
+    v = np.asarray(v, dtype=np.float64).reshape(-1)
+    b1sq = v * v - v0 * v0 + math.cos(a) ** 2
+    if np.any(b1sq < -1e-12):
+        raise ValueError("some head values are unreachable by FT from this start (v^2 < v0^2 - cos^2 a)")
+    b1 = math.copysign(1.0, math.cos(a)) * np.sqrt(np.maximum(b1sq, 0.0))
+    return np.stack([v * b1, v * math.sin(a)], axis=1)
+
+
+def toy_paths(a: float = TOY_DEFAULTS["a"], w_star=TOY_DEFAULTS["w_star"], v0: float = TOY_DEFAULTS["v0"],
+              n: int = 200) -> dict:
+    r"""The LP, FT and LP-FT paths of the toy in the w-plane, and their OOD losses, in closed form (no ODE).
+
+    Each path is ``n`` points from the start :math:`v_0 B_0^\top` to the limit, parametrised by the head v
+    running linearly from v₀ to its limit: LP by :func:`lp_path_w` (to :math:`v_{lp}`), FT by
+    :func:`ft_path_w` (to :math:`v_\infty` of :func:`ft_closed_form`), LP-FT = the LP segment (FT then
+    never moves, the single training point being fitted). Instant, so a slider can redraw it.
+
+    Returns:
+        dict with per method (``"lp"``, ``"ft"``, ``"lpft"``) a dict ``w`` (n, 2), ``w_end`` (2,) and
+        ``ood`` (:func:`ood_loss` of the end).
+    """
+    a, w, v0 = _check(a, w_star, v0)
+    n = int(n)
+    if n < 2:
+        raise ValueError(f"n must be at least 2, got {n}")
+    s = np.linspace(0.0, 1.0, n)
+    v_lp, _ = lp_closed_form(a, w)
+    v_ft = ft_closed_form(a, w, v0)["v_inf"]
+    lp = lp_path_w(a, v0 + s * (v_lp - v0))
+    ft = ft_path_w(a, v0, v0 + s * (v_ft - v0))
+    out = {}
+    for method, path in (("lp", lp), ("ft", ft), ("lpft", lp)):
+        out[method] = dict(w=path, w_end=path[-1], ood=ood_loss(path[-1], w))
+    return out

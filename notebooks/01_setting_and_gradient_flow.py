@@ -23,17 +23,45 @@
 # * **FT**, fine-tuning: train head and features together;
 # * **LP-FT**: linear probing first, then fine-tuning from the probed head.
 #
-# By the end you will know what the *ID subspace* is, why it matters, how the closed-form linear probe
-# compares with integrating its ODE, and how gradient *flow* (what the theory studies) relates to
-# gradient *descent* (what people run).
+# **Learning objectives.** After this notebook you can
 #
-# Everything runs on a laptop CPU in well under a minute. The first code cell switches JAX to float64:
-# every theory check in this project is done in double precision.
+# * write the model $w = B^\top v$ and its training loss, and say what the *ID subspace* $S$ is and why the
+#   training data says nothing about $w$ on $S^\perp$;
+# * state LP, FT and LP-FT as gradient flows, and solve the LP flow in closed form;
+# * show (with autodiff) that FT's feature gradient lies in $S$;
+# * relate gradient *flow* (what the theory studies) to gradient *descent* (what people run), including the
+#   step-size limit $\eta < 2/\lambda_{max}$.
+#
+# **Prerequisites.** Linear algebra (row spaces, orthogonal projections, eigenvalues, the SVD), the gradient
+# of a least-squares loss, and reading NumPy. No knowledge of the paper is assumed.
+#
+# **Run time.** About 20 s on a laptop CPU (measured: 63 s of cell time on a shared 2-core
+# machine under load; JAX compiles each solver once, which is most of it).
+#
+# **Notation.** Every symbol is defined on the shared [notation page](../docs/notation.md) (the *Notation*
+# page of the documentation site). The first code cell installs the package if it is missing (on a hosted
+# service) and switches JAX to float64: every theory check in this project is done in double precision.
 
 # %%
+# Setup. When lpft_theory is not installed (a hosted service such as Colab or Binder), clone the
+# repository and install it; when it is installed (`pip install -e ".[notebooks]"` in a clone), this
+# cell only switches JAX to float64.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("lpft_theory") is None:
+    REPO = "https://github.com/OWNER/lpft_theory"  # the project's repository
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO, "lpft_theory_repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "./lpft_theory_repo"], check=True)
+    os.environ["LPFT_THEORY_PROBLEMS"] = os.path.abspath("lpft_theory_repo/problems")  # saved problem files
+    importlib.invalidate_caches()
+
 import jax
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # every theory check in this project is done in float64
 
 import numpy as np
 import matplotlib.pyplot as plt
@@ -193,9 +221,22 @@ plt.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The two eigenvalues of $A$ set the two time scales of the probe: after $t \approx 1/\lambda_{min}(A)$
-# the head has essentially converged. The ODE solver agrees with the exact solution to about its
-# tolerance; the closed form is what the library uses, because it is exact and free.
+# The two eigenvalues of $A$ set the two time scales of the probe: the error along each eigenvector decays
+# like $e^{-\lambda t}$. At $t = 1/\lambda_{min}(A)$ the slow component has shrunk only to $e^{-1} \approx 37\,\%$;
+# it takes $t \approx 4.6/\lambda_{min}(A)$ to get below $1\,\%$ (the cell below checks both). The ODE solver agrees
+# with the exact solution to about its tolerance; the closed form is what the library uses, because it is
+# exact and free.
+
+# %%
+lams, V = np.linalg.eigh(A)  # eigenvalues in increasing order; V[:, 0] is the slow direction
+lam_min, slow = lams[0], V[:, 0]
+for c in (1.0, 4.6):
+    t_c = c / lam_min
+    v_c = v_inf + scipy.linalg.expm(-t_c * A) @ (v0 - v_inf)  # the exact LP flow at t_c
+    left = (slow @ (v_c - v_inf)) / (slow @ (v0 - v_inf))
+    print(f"t = {c} / lambda_min = {t_c:.2f}:  slow component of the error left: {left:.3f}")
+
+# %% [markdown]
 #
 # ## 1.5 Fine-tuning: watching $v(t)$ and $B(t)$ move
 #
@@ -240,6 +281,10 @@ plt.show()
 #
 # Now the three methods side by side. For LP-FT the time axis counts the FT phase, which starts from
 # the converged probe $(v_{lp}^\infty, B_0)$. The table reports the last time, $t = 10$.
+#
+# **Predict, then run.** Before running the next cell, write down your guess: which method fits the
+# training data best (lowest ID-subspace loss)? Which has the lowest OOD loss? Is the method that fits best
+# also the one that generalises best out of distribution?
 
 # %%
 methods = {}
@@ -338,7 +383,10 @@ plt.show()
 # theorems about gradient flow therefore describe GD with small learning rates. What happens with
 # large learning rates is one of the open questions the paper lists (notebook 5 looks at it).
 #
-# Now the stability limit, on the linear probe, where the threshold $2/\lambda_{max}(A)$ is exact:
+# Now the stability limit, on the linear probe, where the threshold $2/\lambda_{max}(A)$ is exact.
+#
+# **Predict, then run.** GD on the probe runs 200 steps with $\eta = c/\lambda_{max}(A)$ for $c = 0.5, 1.9, 2.1$.
+# Which of the three converge, and which converges fastest?
 
 # %%
 def gd_lp(v, eta, steps):
@@ -353,7 +401,9 @@ for c in (0.5, 1.9, 2.1):
 
 # %% [markdown]
 # Below $2/\lambda_{max}$ GD converges (between $1/\lambda_{max}$ and $2/\lambda_{max}$ the top eigen-direction
-# flips sign at every step, but shrinks); just above, it diverges. Gradient flow has no such limit: it is
+# flips sign at every step, but shrinks); just above, it diverges. Notice that $c = 1.9$ ends *closer* than
+# $c = 0.5$: after 200 steps the error left is along the slow eigenvector, which shrinks by a factor
+# $|1 - \eta\lambda_{min}|$ per step, so the larger stable step wins. Gradient flow has no such limit: it is
 # what GD approaches when the step is far below it. Note the contrast of scales: the probe tolerates
 # steps about $\lambda_{max}(H)/\lambda_{max}(A) \approx 80$ times larger than fine-tuning does here.
 #
@@ -377,25 +427,45 @@ for c in (0.5, 1.9, 2.1):
 #    `lt.simulate(p, "lpft", ts, lp_time=...)` for LP times $0, 0.01, 0.1, 1, 10$ and compare the OOD
 #    loss at the end. What does "LP-FT with `lp_time=0`" amount to?
 #
-# Solutions are in the last cell. Try first!
+# The solutions follow, collapsed: try first, then open them.
 
 # %% [markdown]
 # ---
 # ## Solutions
 #
-# **1.** With $v_0 = 0$ the feature gradient $2 v r^\top X$ vanishes at $t = 0$, but the head gradient
+# <details><summary><b>Solution 1</b> (a zero head)</summary>
+#
+# With $v_0 = 0$ the feature gradient $2 v r^\top X$ vanishes at $t = 0$, but the head gradient
 # $2 B X^\top r$ does not. The head moves first, $v(t) \approx -t\,\nabla_v \hat L$; as soon as $v \ne 0$ the
 # features follow, so $\|B(t) - B_0\|$ grows like $t^2$ at small $t$ (slope 2 on a log-log plot) instead of
-# like $t$.
+# like $t$. The code cell below prints $\nabla_B \hat L = 0$ at $t = 0$ and a slope of about 2.
 #
-# **2.** The probe's loss $\|XB_0^\top v - y\|^2$ is an ordinary least-squares problem in $v$; since
-# $XB_0^\top$ is injective its minimiser is unique, and the flow converges to it.
+# </details>
 #
-# **3.** The longer the probe runs, the better the head that FT starts from, the smaller the
-# gradient at the start of FT, the less the features are distorted and the lower the final OOD loss.
-# With `lp_time=0` there is no probing at all: LP-FT *is* FT from the random head.
+# <details><summary><b>Solution 2</b> (LP is least squares)</summary>
+#
+# The probe's loss $\|XB_0^\top v - y\|^2$ is an ordinary least-squares problem in $v$; since
+# $XB_0^\top$ is injective its minimiser is unique, and the flow converges to it. The code cell below prints
+# the two solutions: they agree to the digits shown.
+#
+# </details>
+#
+# <details><summary><b>Solution 3</b> (stopping the probe early)</summary>
+#
+# While the probe is still far from its limit, probing longer helps a lot: a better head makes the gradient
+# at the start of FT smaller, the features are distorted less, and the final OOD loss drops by orders of
+# magnitude between `lp_time = 0.01` and `lp_time = 10` (the probe's slow time scale is
+# $1/\lambda_{min}(A) \approx 0.8$). Once the probe has converged, probing longer changes nothing that matters:
+# `lp_time = 10` and `lp_time = inf` differ only in the fourth digit, and here not even in the "longer is
+# better" direction (the printed values show 10 slightly *below* inf). The lesson is "probe to convergence",
+# not "the longer the better". With `lp_time=0` there is no probing at all: LP-FT *is* FT from the random
+# head, and the code prints the same OOD loss as plain FT.
+#
+# </details>
+#
+# The code of all three solutions is in the next cell (collapsed in JupyterLab: click to expand).
 
-# %%
+# %% jupyter={"source_hidden": true}
 # Solution 1: a zero head.
 p0 = lt.Problem.random(seed=0, d=20, k=2, m=5, n=10, eps=0.1, head="zero")
 r0 = np.asarray(p0.X) @ (np.asarray(p0.B0).T @ np.asarray(p0.v0)) - np.asarray(p0.y)

@@ -24,13 +24,45 @@
 # * **Lemma A.4** (balancedness): $vv^\top - BB^\top$ is constant along FT.
 #
 # We check both numerically, then build the paper's two-dimensional toy example (its Figure 2)
-# step by step, with every number derived by hand and compared to the simulation. We end by
-# measuring feature distortion on ID and OOD inputs, as the paper does for deep networks.
+# step by step, with every number derived by hand and compared to the simulation, explore it with
+# sliders and watch an animation of FT. We end by measuring feature distortion on ID and OOD inputs,
+# as the paper does for deep networks.
+#
+# **Learning objectives.** After this notebook you can
+#
+# * prove and check numerically that FT changes the features only on $S$ (Lemma A.3), and that
+#   $vv^\top - BB^\top$ is conserved (Lemma A.4);
+# * derive the LP, FT and LP-FT solutions of the 2-D toy by hand from those two facts;
+# * explain why FT's OOD error in the toy comes from the initial head, and LP's only from the feature error;
+# * measure feature distortion on ID and OOD inputs.
+#
+# **Prerequisites.** Notebook 1 (the model, $S$, the three flows). Linear algebra: projections, the trace.
+#
+# **Run time.** About 30 s on a laptop CPU (measured: 84 s of cell time on a shared 2-core
+# machine under load; JAX compiles each solver once, which is most of it).
+#
+# **Notation.** Every symbol is defined on the shared [notation page](../docs/notation.md).
 
 # %%
+# Setup. When lpft_theory is not installed (a hosted service such as Colab or Binder), clone the
+# repository and install it; when it is installed (`pip install -e ".[notebooks]"` in a clone), this
+# cell only switches JAX to float64.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("lpft_theory") is None:
+    REPO = "https://github.com/OWNER/lpft_theory"  # the project's repository
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO, "lpft_theory_repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "./lpft_theory_repo"], check=True)
+    os.environ["LPFT_THEORY_PROBLEMS"] = os.path.abspath("lpft_theory_repo/problems")  # saved problem files
+    importlib.invalidate_caches()
+
 import jax
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # every theory check in this project is done in float64
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -142,7 +174,8 @@ print("library's balancedness_drift metric:", lt.trajectory_metrics(full)["balan
 # * pretrained feature $B_0 = (\cos a, \sin a)$ with $a = 50°$;
 # * ground truth $w_\star = (1, 1)$, so the true feature direction is at $45°$ and
 #   $\varepsilon = d(B_0, B_\star) = 2\sin(5°/2) \approx 0.087$;
-# * initial head $v_0 = 0.5$.
+# * initial head $v_0 = 0.1$: small and positive, as in the paper's figure, the README and `figures/toy_2d.png`
+#   (`lpft_theory.toy.TOY_DEFAULTS`).
 #
 # This problem is outside the regime of the theorems ($m + k < d$ fails: $1 + 1 = 2$), so the library
 # warns (a `RegimeWarning`); it is an illustration, and we silence the warning knowingly. We build it
@@ -151,7 +184,7 @@ print("library's balancedness_drift metric:", lt.trajectory_metrics(full)["balan
 # %%
 a = np.deg2rad(50.0)
 w_star = np.array([1.0, 1.0])
-v0 = 0.5
+v0 = 0.1
 
 
 def toy(a, v0, w_star=w_star):
@@ -201,6 +234,10 @@ print("w_lp by hand:", w_lp, "  simulated:", w_lp_sim, "  difference:", np.abs(w
 # $$ w_{ft} = v_\infty B_\infty = (w_{\star,1},\ v_\infty\sin a). $$
 #
 # The OOD coordinate is set by how much the head grew, not by $w_\star$.
+#
+# **Predict, then run.** LP's OOD error is $|w_{\star,1}\tan a - w_{\star,2}| \approx 0.19$. Before running the
+# next cell, compute $v_\infty$ for $v_0 = 0.1$ by hand: is FT's OOD error $|v_\infty \sin a - 1|$ larger or
+# smaller than LP's?
 
 # %%
 c = v0**2 - 1 + np.sin(a) ** 2
@@ -251,7 +288,7 @@ plt.show()
 
 # %% [markdown]
 # Both methods fit the training point. LP's OOD error comes only from the feature error
-# ($a = 50°$ instead of $45°$). FT's OOD error comes from the head: it started at $v_0 = 0.5$, far from the
+# ($a = 50°$ instead of $45°$). FT's OOD error comes from the head: it started at $v_0 = 0.1$, far from the
 # $\|w_\star\| = \sqrt 2$ it would need, and the features bent to fit the data instead of the head growing to
 # the right size. This is the paper's *head alignment error* $\varphi$ at work; notebook 3 puts a number on it.
 #
@@ -259,19 +296,133 @@ plt.show()
 # same as before; the question is whether $v$ can pass through zero. The conserved quantity is
 # $v^2 - b_1^2 = v_0^2 - \cos^2 a$.
 #
-# * If $v_0^2 < \cos^2 a$ (as for $v_0 = -0.5$), then $|b_1| > |v|$ throughout, $b_1$ never vanishes, and $v$
-#   is free to cross zero: the head flips sign and FT ends at the same $w_{ft}$ as from $+0.5$.
+# * If $v_0^2 < \cos^2 a$ (as for $v_0 = -0.1$), then $|b_1| > |v|$ throughout, $b_1$ never vanishes, and $v$
+#   is free to cross zero: the head flips sign and FT ends at the same $w_{ft}$ as from $+0.1$.
 # * If $v_0^2 > \cos^2 a$ (say $v_0 = -1$), $v$ can never reach zero. The head stays negative, $b_1$ turns
 #   negative to fit the data, and $w_{ft} = (w_{\star,1}, -|v_\infty|\sin a)$: the OOD prediction has the
 #   wrong sign.
 
 # %%
-for v0_neg in (-0.5, -1.0):
+for v0_neg in (-0.1, -1.0):
     c_neg = v0_neg**2 - 1 + np.sin(a) ** 2
     v_abs = np.sqrt((c_neg + np.sqrt(c_neg**2 + 4 * w_star[0] ** 2)) / 2)
     sign = 1.0 if v0_neg**2 < np.cos(a) ** 2 else -1.0
     w_end = np.asarray(lt.simulate(toy(a, v0_neg), "ft", tt).w())[-1]
     print(f"v0 = {v0_neg}: simulated w_ft = {w_end}, by hand = {np.array([w_star[0], sign * v_abs * np.sin(a)])}")
+
+# %% [markdown]
+# ### Step 5: explore the toy yourself
+#
+# Everything above has a closed form, so the three paths can be redrawn instantly for any parameters.
+# `lpft_theory.toy.toy_paths` draws them in the $w$-plane from the conservation laws alone (no ODE): the LP path
+# is the segment $vB_0$ from $v_0$ to $v_{lp}$; the FT path is $w(v) = (v\,b_1(v),\ v\sin a)$ with
+# $b_1(v)^2 = v^2 - v_0^2 + \cos^2 a$ (Lemma A.4 with $b_2 = \sin a$ frozen, Lemma A.3), for $v$ from $v_0$ to
+# $v_\infty$; LP-FT is the LP path (FT never leaves $w_{lp}$). `tests/test_toy_explorer.py` checks that these
+# curves agree with the simulated flows to $10^{-8}$.
+#
+# `draw_toy` below takes the angle $a$ of $B_0$ (degrees), $v_0$ and $w_\star = (w_1, w_2)$, draws the paths and
+# returns the three OOD errors $\|w - w_\star\|$; `simulate=True` also runs the ODE solver and overlays its
+# points. The sliders keep $v_0 > 0$, $w_1 > 0$ and $|a| < 90°$, where the head keeps its sign along FT
+# (the closed form's assumption; negative heads are the case discussed just above).
+#
+# **Predict, then run.** Move $a$ towards $45°$ (perfect features). Does FT's OOD error go to zero? Now raise $v_0$
+# towards $\|w_\star\| = \sqrt 2$. What happens to FT, and to LP?
+
+# %%
+def draw_toy(a_deg=50.0, v0=0.1, w1=1.0, w2=1.0, simulate=False):
+    """Draw the toy's LP, FT and LP-FT paths (closed forms, lpft_theory.toy.toy_paths); with
+    ``simulate=True`` overlay the ODE solution (lpft_theory.toy.simulate_toy). Returns the OOD errors."""
+    a_, ws = np.deg2rad(a_deg), np.array([w1, w2])
+    paths = toy_lib.toy_paths(a_, ws, v0)
+    errs = {m: float(np.sqrt(paths[m]["ood"])) for m in ("lp", "ft", "lpft")}
+    fig, ax = plt.subplots(figsize=(4.8, 4.8))
+    ax.axvline(w1, color="gray", ls=":", label=r"fits $x_{id}$")
+    ax.plot(*paths["lp"]["w"].T, "C0", lw=2, label=f"LP = LP-FT, OOD err {errs['lp']:.3f}")
+    ax.plot(*paths["ft"]["w"].T, "C1", lw=2, label=f"FT, OOD err {errs['ft']:.3f}")
+    ax.plot(*ws, "k*", ms=14, label=r"$w_\star$")
+    ax.plot(*paths["lp"]["w"][0], "ko", mfc="none", label=r"start $v_0B_0$")
+    if simulate:
+        sim = toy_lib.simulate_toy(a_, ws, v0, times=tt)
+        ax.plot(*sim["lp"]["w"].T, "C0.", ms=4, label="LP, simulated")
+        ax.plot(*sim["ft"]["w"].T, "C1.", ms=4, label="FT, simulated")
+    lim = 1.2 * max(np.abs(np.concatenate([paths["lp"]["w"], paths["ft"]["w"], ws[None]])).max(), 0.5)
+    ax.set(xlabel="$w_1$ (ID)", ylabel="$w_2$ (OOD)", xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal")
+    ax.legend(fontsize=7, loc="lower left")
+    plt.show()
+    print("OOD error |w - w*|:  " + "   ".join(f"{m}: {e:.4f}" for m, e in errs.items()))
+    return errs
+
+
+# a static view (the paper's parameters, with the simulation overlaid); the sliders below redraw it
+toy_errors = draw_toy(simulate=True)
+
+# %%
+# The sliders need a widget front end (JupyterLab, Notebook 7, VS Code, Colab) and ipywidgets
+# (`pip install -e ".[notebooks]"`); without them this cell only says so, and draw_toy can be called directly.
+try:
+    import ipywidgets as widgets
+    from IPython.display import display
+except ImportError:
+    widgets = None
+    print("ipywidgets is not installed: call draw_toy(a_deg, v0, w1, w2, simulate=True) directly instead")
+
+if widgets is not None:
+    controls = dict(
+        a_deg=widgets.FloatSlider(value=50.0, min=-85.0, max=85.0, step=1.0, description="a (deg)"),
+        v0=widgets.FloatSlider(value=0.1, min=0.01, max=2.0, step=0.01, description="v0"),
+        w1=widgets.FloatSlider(value=1.0, min=0.05, max=2.0, step=0.05, description="w*_1"),
+        w2=widgets.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.05, description="w*_2"),
+    )
+    explorer = widgets.interactive(draw_toy, simulate=widgets.fixed(False), **controls)
+    sim_button = widgets.Button(description="simulate (ODE)", tooltip="overlay the ODE solution: a few seconds")
+    sim_output = widgets.Output()
+
+    def _run_simulation(_):
+        with sim_output:
+            sim_output.clear_output(wait=True)
+            draw_toy(**{name: c.value for name, c in controls.items()}, simulate=True)
+
+    sim_button.on_click(_run_simulation)
+    display(widgets.VBox([explorer, sim_button, sim_output]))
+
+# %% [markdown]
+# ### Step 6: watching FT move
+#
+# The animation shows FT on the toy in time: the feature $B(t)$ (blue arrow) turns towards $e_1$ while its
+# $e_2$-coordinate stays at $\sin a$ (Lemma A.3), and the predictor $w(t) = v(t)B(t)$ (orange dot) climbs to the
+# line $w_1 = w_{\star,1}$. Time runs on a log scale, from $t = 10^{-3}$ to $100$.
+
+# %%
+import tempfile
+
+from IPython.display import Image
+from matplotlib.animation import FuncAnimation, PillowWriter
+
+B_ft, w_ft_path = np.asarray(ft.B())[:, 0, :], np.asarray(ft.w())
+frames = range(1, len(tt), 2)  # every other save time: 25 frames
+fig, ax = plt.subplots(figsize=(4, 4), dpi=70)
+ax.axvline(w_star[0], color="gray", ls=":")
+ax.plot(*w_star, "k*", ms=12)
+ax.plot(*w_ft_path.T, "C1", alpha=0.3)
+ax.axhline(np.sin(a), color="C0", ls=":", lw=1)
+feature = ax.annotate("", xy=B_ft[0], xytext=(0, 0), arrowprops=dict(arrowstyle="->", color="C0", lw=2))
+dot, = ax.plot(*w_ft_path[0], "C1o", ms=8)
+label = ax.set_title("")
+ax.set(xlim=(-0.1, 1.3), ylim=(-0.1, 1.3), aspect="equal", xlabel="$w_1$, $b_1$", ylabel="$w_2$, $b_2$")
+
+
+def _frame(i):
+    feature.xy = B_ft[i]
+    dot.set_data([w_ft_path[i, 0]], [w_ft_path[i, 1]])
+    label.set_text(f"FT, t = {tt[i]:.3g}: B(t) arrow, w(t) dot")
+    return feature, dot, label
+
+
+anim = FuncAnimation(fig, _frame, frames=frames, interval=120)
+gif = os.environ.get("LPFT_THEORY_ANIMATION_GIF") or os.path.join(tempfile.mkdtemp(), "ft_animation.gif")
+anim.save(gif, writer=PillowWriter(fps=8))  # LPFT_THEORY_ANIMATION_GIF=<path> keeps a copy (docs/assets)
+plt.close(fig)
+Image(filename=gif)
 
 # %% [markdown]
 # ## 2.4 Distortion on ID and OOD inputs
@@ -339,7 +490,7 @@ for name, x in (("x in S", x_id), ("x in S-perp", x_ood), ("x = sum of both", x_
 # 1. **Predict $\|B_\infty\|_F$ from the head.** On the random problem `p`, use the trace of Lemma A.4 to
 #    predict $\|B(t)\|_F$ at $t = 10$ from $\|v(10)\|$, and compare with the simulation.
 # 2. **Perfect features.** In the toy, take $a = 45°$, so $B_0 \parallel w_\star$ ($\varepsilon = 0$). What do LP,
-#    FT and LP-FT give for $v_0 = 0.5$? Which $v_0$ makes FT exact?
+#    FT and LP-FT give for $v_0 = 0.1$? Which $v_0$ makes FT exact? (Try it in the explorer first.)
 # 3. **Distortion by direction.** In the toy, plot $|(B_\infty - B_0)x|$ for unit inputs
 #    $x = (\cos\beta, \sin\beta)$ against $\beta$. Where is it zero, and why?
 
@@ -347,24 +498,39 @@ for name, x in (("x in S", x_id), ("x in S-perp", x_ood), ("x = sum of both", x_
 # ---
 # ## Solutions
 #
-# **1.** $\|B(t)\|_F^2 = \|v(t)\|^2 - \|v_0\|^2 + k$.
+# <details><summary><b>Solution 1</b></summary>
 #
-# **2.** LP and LP-FT are exact ($w_{lp} = w_\star$). FT is not: with $a = 45°$, $c = v_0^2 - \tfrac12$ and the
+# Take the trace of Lemma A.4: $\|v(t)\|^2 - \|B(t)\|_F^2 = \|v_0\|^2 - \|B_0\|_F^2$ and $\|B_0\|_F^2 = k$ (orthonormal
+# rows), so $\|B(t)\|_F^2 = \|v(t)\|^2 - \|v_0\|^2 + k$.
+#
+# </details>
+#
+# <details><summary><b>Solution 2</b></summary>
+#
+# LP and LP-FT are exact ($w_{lp} = w_\star$). FT is not: with $a = 45°$, $c = v_0^2 - \tfrac12$ and the
 # OOD coordinate is $v_\infty/\sqrt2$, which equals $w_{\star,2} = 1$ only if $v_\infty^2 = 2$, i.e.
 # $c + \sqrt{c^2+4} = 4$, i.e. $c = 3/2$ and $v_0 = \sqrt2 = \|w_\star\|$ (a positive head of exactly the right
 # size). This is Proposition 3.7 of the paper in miniature: with perfect features, LP-FT is exact and FT
 # from a generic head is not.
 #
-# **3.** $(B_\infty - B_0)x = (b_{1,\infty} - \cos a)\cos\beta$: zero exactly at $\beta = \pm 90°$, the OOD
+# </details>
+#
+# <details><summary><b>Solution 3</b></summary>
+#
+# $(B_\infty - B_0)x = (b_{1,\infty} - \cos a)\cos\beta$: zero exactly at $\beta = \pm 90°$, the OOD
 # direction $e_2 \in S^\perp$ (Lemma A.3), and largest along the training input $e_1$.
+#
+# </details>
+#
+# The code of the solutions is in the next cell (collapsed in JupyterLab: click to expand).
 
-# %%
+# %% jupyter={"source_hidden": true}
 # Solution 1
 v10, B10 = np.asarray(red.v)[-1], np.asarray(red.B())[-1]
 print("predicted |B(10)|_F:", np.sqrt(v10 @ v10 - np.asarray(p.v0) @ np.asarray(p.v0) + 2), "  simulated:", np.linalg.norm(B10))
 
 # Solution 2
-p45 = toy(np.deg2rad(45.0), 0.5)
+p45 = toy(np.deg2rad(45.0), 0.1)
 for method in ("lp", "ft", "lpft"):
     w_end = np.asarray(lt.simulate(p45, method, tt).w())[-1]
     print(f"a = 45 deg, {method:>4}: w = {w_end}, OOD error {abs(w_end[1] - 1):.3e}")

@@ -31,11 +31,41 @@
 # We run small sweeps (a few problems per setting; change `SEEDS` for more) with
 # `lpft_theory.scale.sweeps.run_sweep`, which simulates many random problems of one shape in a single
 # batched, compiled solve.
+#
+# **Learning objectives.** After this notebook you can
+#
+# * say how LP's, FT's and LP-FT's OOD errors scale with the feature error $\varepsilon$, and why;
+# * explain how the initial head sets FT's OOD error;
+# * find when FT beats LP out of distribution: bad features, or OOD data concentrated on the ID subspace;
+# * judge whether stopping FT early can rescue it.
+#
+# **Prerequisites.** Notebooks 1–3 (the three methods, the head alignment error $\varphi$); orthogonal projectors.
+#
+# **Run time.** About 40 s on a laptop CPU (measured: 110 s of cell time on a shared 2-core
+# machine under load; JAX compiles each solver once, which is most of it).
+#
+# **Notation.** Every symbol is defined on the shared [notation page](../docs/notation.md).
 
 # %%
+# Setup. When lpft_theory is not installed (a hosted service such as Colab or Binder), clone the
+# repository and install it; when it is installed (`pip install -e ".[notebooks]"` in a clone), this
+# cell only switches JAX to float64.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("lpft_theory") is None:
+    REPO = "https://github.com/OWNER/lpft_theory"  # the project's repository
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO, "lpft_theory_repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "./lpft_theory_repo"], check=True)
+    os.environ["LPFT_THEORY_PROBLEMS"] = os.path.abspath("lpft_theory_repo/problems")  # saved problem files
+    importlib.invalidate_caches()
+
 import jax
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # every theory check in this project is done in float64
 
 import warnings
 
@@ -70,6 +100,9 @@ def limits(table):
 # For each $\varepsilon$ and seed, `Problem.random` draws a problem with $d(B_0, B_\star) = \varepsilon$ exactly and a
 # random head $v_0 \sim N(0, I)$. We run each method to its limit ($t = \infty$) and record the OOD loss
 # $\|B^\top v - w_\star\|^2$ (isotropic OOD inputs, $\Sigma = I$).
+#
+# **Predict, then run.** As the features get worse ($\varepsilon$ from 0.02 to 1.4), how should LP's OOD loss grow?
+# Does FT's depend on $\varepsilon$ at all?
 
 # %%
 runs = {}
@@ -199,6 +232,9 @@ for method in METHODS:
 # The split holds, so one sweep with $\Sigma = I$ gives the OOD loss for every $\delta$ at once. Here is the median
 # over seeds, for good features ($\varepsilon = 0.1$) and a random head of scale 1, as $\delta$ goes from isotropic to
 # "OOD = ID".
+#
+# **Predict, then run.** At $\delta = 1$ LP wins by far, and at $\delta \to 0$ FT must win. Where do you expect the
+# crossover: near $\delta = 0.1$, or much smaller?
 
 # %%
 deltas = np.geomspace(1e-6, 1.0, 61)
@@ -236,6 +272,8 @@ print(f"FT beats LP (median) for delta below about {cross:.1e}")
 # A natural objection: stop FT early, before it distorts the features. The paper's bound holds at *every*
 # time $t$, so with good features no stopping time helps. Here is the OOD loss along the FT trajectory
 # of the problem above, against LP's limit.
+#
+# **Predict, then run.** Is there a time at which FT's OOD loss is close to LP's?
 
 # %%
 ft_path = iso["ft"]["ood_loss"]  # the FT trajectory of Section 4.3 (Sigma = I)
@@ -276,17 +314,32 @@ print(f"FT's OOD loss: at t = 0 {ft_path[0]:.3e}, smallest on the grid {ft_path.
 # ---
 # ## Solutions
 #
-# **1.** Compare per seed. Seeds whose head happens to align with $v_\star$ may have small FT error
-# throughout; others only cross at the largest $\varepsilon$, or not at all on this grid.
+# <details><summary><b>Solution 1</b></summary>
 #
-# **2.** With bad features LP's ID error is large, so FT wins already at much larger $\delta$.
+# Compare per seed (the code below prints, for each seed, the first $\varepsilon$ at which FT wins). Here most
+# seeds cross only once the features are poor ($\varepsilon = 1$), and one seed never crosses on this grid: its
+# small head is misaligned enough that FT loses even with nearly orthogonal features ($\varepsilon = 1.4$).
 #
-# **3.** LP-FT's distortion grows roughly in proportion to $\varepsilon$ (the worse the features, the further the
-# probed head is from fitting, and the more FT has to do), while FT's is set by its random head and
-# hardly depends on $\varepsilon$. The ratio FT / LP-FT falls from about 100 at $\varepsilon = 0.02$ to about 1 at
-# $\varepsilon \approx \sqrt 2$.
+# </details>
+#
+# <details><summary><b>Solution 2</b></summary>
+#
+# With bad features LP's ID error is large, so FT wins already at a much larger $\delta$: the crossover moves
+# from a few $10^{-4}$ at $\varepsilon = 0.1$ to a few $10^{-2}$ at $\varepsilon = 1$ (printed below).
+#
+# </details>
+#
+# <details><summary><b>Solution 3</b></summary>
+#
+# LP-FT's distortion grows with $\varepsilon$ (the worse the features, the further the probed head is from
+# fitting, and the more FT has to do), while FT's is set by its random head and hardly depends on $\varepsilon$.
+# So the ratio FT / LP-FT falls as $\varepsilon$ grows, towards about 1 at $\varepsilon \approx \sqrt 2$; the code prints it.
+#
+# </details>
+#
+# The code of the solutions is in the next cell (collapsed in JupyterLab: click to expand).
 
-# %%
+# %% jupyter={"source_hidden": true}
 # Solution 1
 ft_s, lp_r = small["ft"], runs["lp"]
 for seed in SEEDS:
@@ -307,3 +360,5 @@ for i, method in ((1, "ft"), (2, "lpft")):
 ax.set(xscale="log", yscale="log", xlabel=r"$\varepsilon$", ylabel="median distortion_id")
 ax.legend()
 plt.show()
+ratio = [median_at(runs["ft"], "distortion_id", e) / median_at(runs["lpft"], "distortion_id", e) for e in EPS]
+print("median distortion_id, FT / LP-FT, by eps:", {e: round(float(q), 1) for e, q in zip(EPS, ratio)})

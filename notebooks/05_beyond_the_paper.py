@@ -28,11 +28,42 @@
 # few seeds): they suggest, they do not prove. Throughout we use notebook 1's problem
 # ($d = 20$, $k = 2$, $m = 5$, $n = 10$, $\varepsilon = 0.1$, a random head), where LP's OOD loss is $6.4\cdot10^{-3}$, FT's
 # is $12.6$ and LP-FT's $5.4\cdot10^{-3}$.
+#
+# **Learning objectives.** After this notebook you can
+#
+# * explain why WiSE-FT's losses are quartic in the mixing weight $\alpha$, and find the best $\alpha$;
+# * describe what an L2-SP penalty keeps (Lemma A.3) and breaks (balancedness), and its two time scales;
+# * relate the stability of discrete gradient descent to step sizes, and see layer-wise rates act like LP-FT;
+# * say how label noise erodes FT's in-distribution advantage.
+#
+# **Prerequisites.** Notebooks 1–4, in particular notebook 1's gradient descent and step-size limit.
+#
+# **Run time.** About 45 s on a laptop CPU (measured: 128 s of cell time on a shared 2-core
+# machine under load; JAX compiles each solver once, which is most of it).
+#
+# **Notation.** Every symbol is defined on the shared [notation page](../docs/notation.md), including the reduced
+# coordinates $G$ and $B_S$ used in Section 5.3.
 
 # %%
+# Setup. When lpft_theory is not installed (a hosted service such as Colab or Binder), clone the
+# repository and install it; when it is installed (`pip install -e ".[notebooks]"` in a clone), this
+# cell only switches JAX to float64.
+import importlib
+import importlib.util
+import os
+import subprocess
+import sys
+
+if importlib.util.find_spec("lpft_theory") is None:
+    REPO = "https://github.com/OWNER/lpft_theory"  # the project's repository
+    subprocess.run(["git", "clone", "--quiet", "--depth", "1", REPO, "lpft_theory_repo"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "./lpft_theory_repo"], check=True)
+    os.environ["LPFT_THEORY_PROBLEMS"] = os.path.abspath("lpft_theory_repo/problems")  # saved problem files
+    importlib.invalidate_caches()
+
 import jax
 
-jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_enable_x64", True)  # every theory check in this project is done in float64
 
 import warnings
 
@@ -109,10 +140,11 @@ l2_traj = {lam: l2sp.simulate_l2sp(p, lam, ts) for lam in lams}
 l2 = {lam: lt.trajectory_metrics(tr) for lam, tr in l2_traj.items()}
 
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
-for i, lam in enumerate(lams):
-    ax[0].loglog(ts[1:-1], l2[lam]["ood_loss"][1:-1], color=plt.cm.viridis(i / len(lams)), label=f"L2-SP, $\\lambda$={lam:g}")
-for method, ls in (("ft", "k-"), ("lpft", "k--"), ("lp", "k:")):
-    ax[0].axhline(ref[method]["ood_loss"][-1], color="k", ls=ls[1:], lw=1, label=f"{method} at $t=\\infty$")
+for (i, lam), marker in zip(enumerate(lams), "o^s"):
+    ax[0].loglog(ts[1:-1], l2[lam]["ood_loss"][1:-1], marker=marker, ms=4, mfc="none", lw=1.5,
+                 color=plt.cm.viridis(i / len(lams)), label=f"L2-SP, $\\lambda$={lam:g}", zorder=3)
+for method, ls in (("ft", "-"), ("lpft", "--"), ("lp", ":")):
+    ax[0].axhline(ref[method]["ood_loss"][-1], color="0.4", ls=ls, lw=1, label=f"{method} at $t=\\infty$", zorder=1)
 ax[0].set(xlabel="t", title="OOD loss along the L2-SP flow")
 ax[0].legend(fontsize=7)
 ax[1].loglog(lams, [l2[lam]["ood_loss"][-1] for lam in lams], "o-", label="OOD loss")
@@ -124,11 +156,15 @@ ax[1].legend(fontsize=7)
 plt.tight_layout()
 plt.show()
 for lam in lams:
-    print(f"lambda = {lam:>5}: OOD {l2[lam]['ood_loss'][-1]:.3e}  ID-subspace {l2[lam]['id_subspace_loss'][-1]:.2e}  "
+    print(f"lambda = {lam:>5}: OOD at t = 10 {l2[lam]['ood_loss'][-2]:.3e}, at t = inf {l2[lam]['ood_loss'][-1]:.3e}  ID-subspace {l2[lam]['id_subspace_loss'][-1]:.2e}  "
           f"distortion {l2[lam]['distortion_id'][-1]:.3f}  balancedness drift {l2[lam]['balancedness_drift'][-1]:.2f}")
 print(f"for comparison, FT's distortion is {ref['ft']['distortion_id'][-1]:.3f} and LP-FT's {ref['lpft']['distortion_id'][-1]:.3f}")
 
 # %% [markdown]
+# In the left panel the markers are the L2-SP runs; the gray lines are the three methods' limits. The
+# $\lambda = 1$ curve (circles) lies on top of FT's line for most of the run, and $\lambda = 10$ (triangles) close
+# to it: that overlap is the finding, not a plotting accident.
+#
 # Two time scales show up. Early on L2-SP behaves like FT: the features move fast because the head is
 # large, and the OOD loss sits at FT's level. The penalty then drags the features back, but slowly: the
 # flow has to move along the set of parameters that fit the training data, and it does so far more
@@ -145,9 +181,12 @@ print(f"for comparison, FT's distortion is {ref['ft']['distortion_id'][-1]:.3f} 
 # ## 5.3 Gradient descent and learning rates
 #
 # Notebook 1 showed that GD with a small step tracks gradient flow. `gd.simulate_gd` runs GD with
-# separate step sizes $\eta_v$ for the head and $\eta_B$ for the features, in reduced coordinates and
-# compiled, so thousands of steps take milliseconds. It reports divergence instead of raising, and the
-# *stability ratio* $\rho$: at a global minimum GD is linearly stable iff
+# separate step sizes $\eta_v$ for the head and $\eta_B$ for the features, in *reduced coordinates* and
+# compiled, so thousands of steps take milliseconds. Reduced coordinates (notation page, and `docs/theory.md`
+# §3): FT never changes $B$ on $S^\perp$, so only $B_S = BU_S \in \mathbb R^{k\times m}$, the features' coordinates in an
+# orthonormal basis $U_S$ of $S$, evolve. The training inputs enter only through their Gram matrix in that basis,
+# $G = Z^\top Z$ with $Z = XU_S$ (it has the same nonzero eigenvalues as $X^\top X$). GD reports divergence instead
+# of raising, and the *stability ratio* $\rho$: at a global minimum GD is linearly stable iff
 #
 # $$ \rho = \lambda_{max}\big(G^{1/2}(\eta_v B_S^\top B_S + \eta_B\|v\|^2 I)G^{1/2}\big) < 1 . $$
 #
@@ -155,6 +194,9 @@ print(f"for comparison, FT's distortion is {ref['ft']['distortion_id'][-1]:.3f} 
 #
 # With $\eta_v = \eta_B = \eta$, small $\eta$ reproduces FT. What happens as $\eta$ grows past the point where the
 # *starting* region is unstable ($\rho > 1$ at $t = 0$)?
+#
+# **Predict, then run.** For $\eta$ beyond the value where $\rho > 1$ at the start, will GD diverge at once, or can it
+# end somewhere else? If somewhere else, better or worse out of distribution than FT?
 
 # %%
 etas = [0.001, 0.002, 0.004, 0.005, 0.006, 0.007, 0.008, 0.01]
@@ -193,11 +235,15 @@ plt.show()
 #
 # ### Layer-wise rates: a slow feature rate acts like LP-FT
 #
-# Now give the head a large step, $\eta_v = 0.1$ (LP alone is stable up to
-# $\eta_v = 1/\lambda_{max}(B_{S,0}GB_{S,0}^\top) \approx 0.31$, `gd.lp_stability_limit`), and shrink the feature rate.
+# Now give the head a large step, $\eta_v = 0.1$, and shrink the feature rate. LP alone is stable up to
+# $\eta_v = 1/\lambda_{max}(B_{S,0}GB_{S,0}^\top) \approx 0.31$ (`gd.lp_stability_limit`). That is notebook 1's limit
+# $2/\lambda_{max}(A)$ in other clothes: the LP matrix is $A = 2B_0X^\top XB_0^\top = 2B_{S,0}GB_{S,0}^\top$ (with
+# $B_{S,0} = B_0U_S$), so $2/\lambda_{max}(A) = 1/\lambda_{max}(B_{S,0}GB_{S,0}^\top)$. The cell checks that the two agree.
 
 # %%
-print("LP stability limit for eta_v:", gd.lp_stability_limit(lt.reduce(p)))
+X_, B0_ = np.asarray(p.X), np.asarray(p.B0)
+A = 2 * B0_ @ X_.T @ X_ @ B0_.T  # notebook 1's LP matrix
+print("LP stability limit for eta_v:", gd.lp_stability_limit(lt.reduce(p)), "  2 / lambda_max(A):", 2 / np.linalg.eigvalsh(A).max())
 eta_Bs = [3e-3, 1e-3, 1e-4, 1e-5]
 layer = {}
 for eta_B in eta_Bs:
@@ -229,9 +275,12 @@ plt.show()
 # `noise.is_noisy` tells noisy problems apart, and loading a noisy problem file needs
 # `Problem.load(path, allow_label_noise=True)`. We measure the **ID test loss** on fresh, clean ID inputs
 # (`noise.noisy_metrics`, exact expectation) and the OOD loss, over a few seeds.
+#
+# **Predict, then run.** Without noise FT fits $S$ exactly and beats LP in distribution. As $\sigma$ grows, which
+# method's ID test loss grows fastest?
 
 # %%
-sigmas = [0.0, 0.1, 0.3]
+sigmas = [0.0, 0.03, 0.1, 0.3, 1.0]
 noise_seeds = range(3)
 out = {method: np.zeros((len(sigmas), len(noise_seeds), 2)) for method in ("lp", "ft", "lpft")}
 for i, sigma in enumerate(sigmas):
@@ -243,11 +292,12 @@ for i, sigma in enumerate(sigmas):
 print("is_noisy(sigma = 0.1 problem):", noise.is_noisy(lt.Problem.random(seed=0, d=20, k=2, m=5, n=10, eps=0.1, label_noise=0.1)))
 
 fig, ax = plt.subplots(1, 2, figsize=(11, 3.6))
-x = np.array(sigmas[1:])
+x = np.array(sigmas[1:])  # sigma > 0 on the log axis; sigma = 0 is printed below
+style = dict(lp=dict(marker="o", ms=6), ft=dict(marker="s", ms=11, mfc="none", mew=1.5), lpft=dict(marker="x", ms=7, ls="--"))
 for i, method in enumerate(out):
     med = np.median(out[method], axis=1)
-    ax[0].loglog(x, med[1:, 0], "o-", color=f"C{i}", label=method)
-    ax[1].loglog(x, med[1:, 1], "o-", color=f"C{i}", label=method)
+    ax[0].loglog(x, med[1:, 0], color=f"C{i}", label=method, **style[method])
+    ax[1].loglog(x, med[1:, 1], color=f"C{i}", label=method, **style[method])
 ax[0].set(xlabel=r"label noise $\sigma$", title="ID test loss (clean labels), median")
 ax[1].set(xlabel=r"label noise $\sigma$", title="OOD loss, median")
 ax[0].legend()
@@ -258,12 +308,16 @@ for method in out:
     print(f"{method:>5}: ID test loss by sigma {med[:, 0]}   OOD {med[:, 1]}")
 
 # %% [markdown]
+# In the left panel FT (open squares) and LP-FT (crosses, dashed) coincide: both end at the least-squares fit
+# of the noisy labels on $S$ (the printed values are identical). In the right panel LP and LP-FT are close and
+# FT lies far above both.
+#
 # Noise erodes FT's ID advantage. Without noise FT and LP-FT fit $S$ exactly and beat LP in distribution.
 # With noise they fit the *noise* in $S$ too (the two reach the same point on $S$: the least-squares fit
 # of the noisy labels, hence identical ID test losses), and their ID test loss grows like $\sigma^2$. LP has
-# only $k = 2$ parameters, which average part of the noise out: at $\sigma = 0.1$ it ties with them, and at
-# $\sigma = 0.3$ it has the lowest ID test loss of the three. Out of distribution LP-FT stays close to LP (at
-# $\sigma = 0.3$ slightly worse), and FT stays dominated by its head. (Medians of three seeds: a hint, not
+# only $k = 2$ parameters, which average part of the noise out: at $\sigma = 0.1$ it ties with them, and from
+# $\sigma = 0.3$ on it has the lowest ID test loss of the three. Out of distribution LP-FT stays close to LP for small
+# noise (slightly worse at $\sigma = 0.3$, clearly worse at $\sigma = 1$), and FT stays dominated by its head. (Medians of three seeds: a hint, not
 # a law.)
 #
 # ## Summary
@@ -290,20 +344,34 @@ for method in out:
 # ---
 # ## Solutions
 #
-# **1.** The derivative of the quartic is a cubic; evaluate the quartic at its real roots in $[0, 1]$ and at
+# <details><summary><b>Solution 1</b></summary>
+#
+# The derivative of the quartic is a cubic; evaluate the quartic at its real roots in $[0, 1]$ and at
 # the two ends. For this problem the minimum is interior, but barely: at $\alpha \approx 0.99$, and it improves on
 # $\alpha = 1$ (LP-FT) by about one part in $10^5$.
 #
-# **2.** The gap shrinks by a factor of about 2.3 from $\lambda = 1$ to $10$ and 4.4 from $10$ to $100$: it is heading for
+# </details>
+#
+# <details><summary><b>Solution 2</b></summary>
+#
+# The gap shrinks by a factor of about 2.3 from $\lambda = 1$ to $10$ and 4.4 from $10$ to $100$: it is heading for
 # the factor 10 per decade of a $1/\lambda$ law (the features relax to $B_0 + O(1/\lambda)$), but $\lambda \le 100$ is not yet
 # the asymptotic regime, as $\lambda\cdot$gap, still growing, shows. (Try $\lambda = 1000$: the module then
 # switches to an implicit solver.)
 #
-# **3.** With the head frozen, $w = B^\top v_h$ follows linear-regression gradient flow on $S$ and never changes
+# </details>
+#
+# <details><summary><b>Solution 3</b></summary>
+#
+# With the head frozen, $w = B^\top v_h$ follows linear-regression gradient flow on $S$ and never changes
 # on $S^\perp$, so the limit fits $S$ exactly and keeps $B_0^\top v_h$ on $S^\perp$. With the LP head that is
 # almost LP-FT; here it is even a little better.
+#
+# </details>
+#
+# The code of the solutions is in the next cell (collapsed in JupyterLab: click to expand).
 
-# %%
+# %% jupyter={"source_hidden": true}
 # Solution 1
 traj = wise.wise_ft(p, alphas, wise_from="lp")
 info = traj.info

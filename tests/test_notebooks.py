@@ -10,11 +10,19 @@ These tests check that
   error output;
 * the first code cell enables float64, and no cell reaches into private ``lpft_theory`` names;
 * each notebook ends with exercises followed by a marked solutions section;
-* each notebook executes top to bottom in a fresh ``python3`` kernel (nbclient) without error.
-  The notebooks are executed two at a time (one worker process per notebook, each starting its
-  own kernel), so the default run uses both cores of a 2-core CI machine.
+* the stored outputs are current: at execution :func:`build` stamps each ``.ipynb`` with
+  ``metadata["lpft_theory"]["source_hash"]`` (:func:`source_hash` of its cells) and ``["package_hash"]``
+  (:func:`package_hash` of every ``lpft_theory/**/*.py``); the test recomputes both and fails when the
+  notebook or the package changed since the outputs were made (``test_staleness_check_fails_on_an_edit``
+  shows that it does);
+* each notebook executes top to bottom in a fresh ``python3`` kernel (nbclient) without error, in a
+  temporary working directory (so no notebook depends on being run from ``notebooks/``), with this
+  checkout first on the kernel's ``PYTHONPATH``. The notebooks are executed two at a time (one worker
+  process per notebook, each starting its own kernel), so the default run uses both cores of a 2-core
+  CI machine.
 
-To rebuild the ``.ipynb`` files (with fresh outputs) after editing a ``.py``::
+To rebuild the ``.ipynb`` files (execute, store the outputs and stamp the hashes) after editing a
+``.py`` or the package::
 
     python tests/test_notebooks.py                 # all notebooks
     python tests/test_notebooks.py 01 03           # only those whose name starts with 01 or 03
@@ -22,11 +30,15 @@ To rebuild the ``.ipynb`` files (with fresh outputs) after editing a ``.py``::
 
 from __future__ import annotations
 
+import hashlib
+import json
 import multiprocessing
 import os
 import pathlib
 import re
+import shutil
 import sys
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 
@@ -36,7 +48,9 @@ nbformat = pytest.importorskip("nbformat")
 jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
 
-NB_DIR = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NB_DIR = ROOT / "notebooks"
+PACKAGE = ROOT / "lpft_theory"
 PATTERN = re.compile(r"^\d\d_[a-z0-9_]+$")
 KERNEL = "python3"  # provided by ipykernel, installed with the `test` extra
 CELL_TIMEOUT = 120  # seconds; a hang guard, not a performance assertion
@@ -55,11 +69,49 @@ def _cells(nb) -> list[tuple[str, str]]:
     return [(c.cell_type, c.source.strip()) for c in nb.cells]
 
 
+def source_hash(nb) -> str:
+    """sha256 of the notebook's cells (type and stripped source, in order): what the outputs were made from."""
+    return hashlib.sha256(json.dumps(_cells(nb)).encode("utf-8")).hexdigest()
+
+
+def package_hash(package: pathlib.Path = PACKAGE) -> str:
+    """sha256 over every ``*.py`` file under ``package`` (sorted relative paths, each path and its bytes)."""
+    h = hashlib.sha256()
+    for f in sorted(package.rglob("*.py"), key=lambda q: q.relative_to(package).as_posix()):
+        h.update(f.relative_to(package).as_posix().encode("utf-8") + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).hexdigest().encode("ascii") + b"\n")
+    return h.hexdigest()
+
+
+def staleness(ipynb: pathlib.Path, package: pathlib.Path = PACKAGE) -> list[str]:
+    """Why the stored outputs of ``ipynb`` are not current (empty when they are): a missing stamp, or cells or
+    package source that differ from those the stamp records."""
+    nb = jupytext.read(ipynb)
+    stamp = nb.metadata.get("lpft_theory", {})
+    reasons = []
+    if not stamp:
+        return ["no lpft_theory stamp in the metadata"]
+    if stamp.get("source_hash") != source_hash(nb):
+        reasons.append("the notebook's cells changed since its outputs were made")
+    if stamp.get("package_hash") != package_hash(package):
+        reasons.append("the lpft_theory source changed since the outputs were made")
+    return reasons
+
+
+def _kernel_env() -> None:
+    """Put this checkout first on PYTHONPATH, so the kernel (a child process) imports the package under test."""
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(ROOT) not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *parts])
+
+
 def _execute(nb, timeout: int = CELL_TIMEOUT):
-    client = nbclient.NotebookClient(
-        nb, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": str(NB_DIR)}}
-    )
-    client.execute()
+    _kernel_env()
+    with tempfile.TemporaryDirectory(prefix="lpft_nb_") as cwd:  # any directory, not notebooks/
+        client = nbclient.NotebookClient(
+            nb, timeout=timeout, kernel_name=KERNEL, resources={"metadata": {"path": cwd}}
+        )
+        client.execute()
     return nb
 
 
@@ -90,6 +142,39 @@ def test_stored_notebook_has_outputs(stem):
     assert not errors, f"{stem}: stored outputs contain an error: {errors[0].get('ename')}"
     images = [o for c in code for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, f"{stem}: no figures in the stored outputs"
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_stored_outputs_are_current(stem):
+    reasons = staleness(NB_DIR / f"{stem}.ipynb")
+    assert not reasons, f"{stem}: stored outputs are stale ({'; '.join(reasons)}): run python tests/test_notebooks.py"
+
+
+def test_staleness_check_fails_on_an_edit(tmp_path):
+    """The check is not vacuous: an edited cell, and an edited package file, each make a current notebook stale."""
+    src = NB_DIR / f"{STEMS[0]}.ipynb"
+    nb = jupytext.read(src)
+    nb.metadata["lpft_theory"] = dict(source_hash=source_hash(nb), package_hash=package_hash())
+    fresh = tmp_path / src.name
+    jupytext.write(nb, fresh, fmt="ipynb")
+    assert staleness(fresh) == []
+    # 1. edit a cell of the notebook
+    edited = jupytext.read(fresh)
+    code = next(c for c in edited.cells if c.cell_type == "code")
+    code.source += "\nx_edited = 1"
+    stale = tmp_path / "edited.ipynb"
+    jupytext.write(edited, stale, fmt="ipynb")
+    assert staleness(stale) == ["the notebook's cells changed since its outputs were made"]
+    # 2. edit the package (a copy of it)
+    pkg = tmp_path / "lpft_theory"
+    shutil.copytree(PACKAGE, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    assert staleness(fresh, package=pkg) == []
+    (pkg / "toy.py").write_text((pkg / "toy.py").read_text() + "\n# edited\n")
+    assert staleness(fresh, package=pkg) == ["the lpft_theory source changed since the outputs were made"]
+    # 3. no stamp at all
+    del edited.metadata["lpft_theory"]
+    jupytext.write(edited, stale, fmt="ipynb")
+    assert staleness(stale) == ["no lpft_theory stamp in the metadata"]
 
 
 @pytest.mark.parametrize("stem", STEMS)
@@ -137,17 +222,25 @@ def test_notebook_executes(stem, executed, record_property):
     assert result["error"] is None, f"{stem} failed:\n{result['error']}"
 
 
+def build_one(stem: str) -> float:
+    """Execute ``notebooks/<stem>.py`` in a fresh kernel, stamp it and write the paired ``.ipynb``; return seconds."""
+    nb = jupytext.read(NB_DIR / f"{stem}.py")
+    t0 = time.perf_counter()
+    _execute(nb)
+    dt = time.perf_counter() - t0
+    nb.metadata["lpft_theory"] = dict(source_hash=source_hash(nb), package_hash=package_hash())
+    jupytext.write(nb, NB_DIR / f"{stem}.ipynb", fmt="ipynb")
+    return dt
+
+
 def build(prefixes=()) -> None:
-    """Execute each selected ``.py`` in a fresh kernel and write the paired ``.ipynb`` with outputs."""
-    for stem in STEMS:
-        if prefixes and not any(stem.startswith(p) for p in prefixes):
-            continue
-        nb = jupytext.read(NB_DIR / f"{stem}.py")
-        t0 = time.perf_counter()
-        _execute(nb)
-        dt = time.perf_counter() - t0
-        jupytext.write(nb, NB_DIR / f"{stem}.ipynb", fmt="ipynb")
-        print(f"{stem}: executed in {dt:.1f} s -> {stem}.ipynb")
+    """Execute each selected ``.py`` (``WORKERS`` at a time), write the paired ``.ipynb`` with outputs and stamp it."""
+    stems = [s for s in STEMS if not prefixes or any(s.startswith(p) for p in prefixes)]
+    workers = max(1, min(WORKERS, os.cpu_count() or 1, len(stems)))
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        for stem, dt in zip(stems, pool.map(build_one, stems)):
+            print(f"{stem}: executed in {dt:.1f} s -> {stem}.ipynb (stamped)")
 
 
 if __name__ == "__main__":
