@@ -205,7 +205,8 @@ def _attribute_documented(modname: str, name: str, depth: int = 0) -> bool:
     """A docstring right after ``name = ...`` or ``#:`` comments right above it, in the module that assigns
     it (following ``from .x import name``)."""
     tree, lines, spec = _module_ast(modname)
-    body = tree.body
+    # top-level statements, plus those of top-level ``if`` blocks (``if TYPE_CHECKING:`` imports of a lazy face)
+    body = [n for top in tree.body for n in ([top] + (top.body if isinstance(top, ast.If) else []))]
     for i, node in enumerate(body):
         targets = []
         if isinstance(node, ast.Assign):
@@ -503,12 +504,12 @@ def shortcut(monkeypatch):
     """``reproduce`` with its three expensive parts (simulations) replaced by canned rows; everything after
     them (tables, claims.md/json, the docs blocks, the atomic writes) runs for real."""
     import lpft_theory.cli.reproduce as rep
-    import lpft_theory.figures.paper as paper
+    import lpft_theory.figures.registry as registry
     import lpft_theory.theory.claims as claims
 
     calls = []
     monkeypatch.setattr(rep, "compare_methods", lambda problem, times: (calls.append("compare"), _canned_compare_rows())[1])
-    monkeypatch.setattr(paper, "generate", lambda out, quick=False, log=None, **kw: (calls.append("figures"), [])[1])
+    monkeypatch.setattr(registry, "generate", lambda out, quick=False, log=None, **kw: (calls.append("figures"), [])[1])
     monkeypatch.setattr(claims, "run_claims", lambda quick=False: (calls.append("claims"), _canned_claim_rows())[1])
     return calls
 
