@@ -26,6 +26,7 @@ import threading
 import traceback
 import warnings
 
+from . import _early_interrupt
 from .common import UsageError
 
 #: Names of the subcommand modules, in help order.
@@ -239,7 +240,7 @@ def main(argv=None) -> int:
     if on_main:
         if hard_exit:
             for sig in (signal.SIGINT, signal.SIGTERM):  # an inherited SIG_IGN (nohup, background job) is kept
-                if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL):
+                if signal.getsignal(sig) in (signal.default_int_handler, signal.SIG_DFL, _early_interrupt):
                     restore[sig] = signal.signal(sig, _exit_on_signal)
         elif signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
             restore[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)

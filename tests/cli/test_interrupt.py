@@ -122,3 +122,13 @@ def test_interrupt_soak(tmp_path):
     print(f"\n{len(records)} trials, {sum(r[3] == 130 for r in records)} interrupted, "
           f"{sum(r[3] == 0 for r in records)} finished first, {len(bad)} bad")
     assert not bad, bad
+
+
+def test_sigint_during_start_up_is_one_line():
+    """Ctrl-C while the program is still importing (half-way through the measured import time): one line, 130."""
+    delay = 0.5 * import_seconds()
+    code, out, err, _ = signal_after(["simulate", "--random", R, "--method", "ft", "--times", "0,1", "--out",
+                                      str(ROOT / "never.npz")], delay)
+    assert code == 130, (code, err)
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (ROOT / "never.npz").exists()
