@@ -3,7 +3,8 @@ r"""One dispatch point for every training method, from the paper and beyond it.
 :func:`simulate_variant` runs ``"lp"``, ``"ft"``, ``"lpft"`` (:func:`lpft_theory.solve.simulate`)
 and the beyond-the-paper methods ``"wise-ft"`` (:mod:`lpft_theory.variants.wise`), ``"l2sp"``
 (:mod:`lpft_theory.variants.l2sp`), ``"gd"`` (:mod:`lpft_theory.variants.gd`) and ``"ft-frozen-head"``
-(:mod:`lpft_theory.variants.frozen_head`). Every one returns a :class:`~lpft_theory.trajectory.Trajectory`,
+(:mod:`lpft_theory.variants.frozen_head`), and ``"ft-lazy"`` (:mod:`lpft_theory.variants.lazy`).
+Every one returns a :class:`~lpft_theory.trajectory.Trajectory`,
 so :func:`~lpft_theory.metrics.trajectory_metrics` applies to all of them. What its ``times`` mean is
 ``Trajectory.axis``: ``"time"`` (flow time), ``"alpha"`` (WiSE-FT interpolation weight) or ``"step"``
 (GD step index); method-specific facts are in ``Trajectory.info``.
@@ -17,14 +18,16 @@ from __future__ import annotations
 from ..solve import METHODS as CORE_METHODS
 from ..solve import simulate
 from ..trajectory import Trajectory
-from . import frozen_head, gd, l2sp, wise
+from . import frozen_head, gd, l2sp, lazy, wise
 
 #: The methods beyond the paper: WiSE-FT, L2-SP, discrete GD and frozen-head FT (``docs/theory.md`` §7).
-BEYOND_METHODS = ("wise-ft", "l2sp", "gd", "ft-frozen-head")
+BEYOND_METHODS = ("wise-ft", "l2sp", "gd", "ft-frozen-head",
+                  "ft-lazy")  # issue 15 (C1): FT of the model linearised at its start
 #: Every method :func:`simulate_variant` runs: the paper's three, then :data:`BEYOND_METHODS`.
 ALL_METHODS = CORE_METHODS + BEYOND_METHODS
 #: Options each beyond-the-paper method requires.
-REQUIRED = {"wise-ft": ("alpha",), "l2sp": ("lam",), "gd": ("lr_v", "lr_B", "steps"), "ft-frozen-head": ()}
+REQUIRED = {"wise-ft": ("alpha",), "l2sp": ("lam",), "gd": ("lr_v", "lr_B", "steps"), "ft-frozen-head": (),
+            "ft-lazy": ()}
 
 
 def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
@@ -37,6 +40,8 @@ def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
     * ``"gd"``: ``opts`` ``lr_v``, ``lr_B``, ``steps`` (required), ``init``, ``save_at``/``save_every``;
       ``times`` must be None (the saved steps are the axis).
     * ``"ft-frozen-head"``: ``opts`` ``init``, ``solver``; ``times`` as for FT.
+    * ``"ft-lazy"``: FT of the model linearised at its start (:mod:`lpft_theory.variants.lazy`); ``opts``
+      ``init``, ``solver`` (``"closed"`` by default); ``times`` as for FT.
 
     Raises:
         ValueError: an unknown method, a missing required option, or times given where none are taken.
@@ -66,4 +71,6 @@ def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
         return simulate(problem, method, times, **opts)
     if method == "l2sp":
         return l2sp.simulate_l2sp(problem, opts.pop("lam"), times, **opts)
+    if method == "ft-lazy":
+        return lazy.simulate_lazy(problem, times, **opts)
     return frozen_head.simulate_frozen_head(problem, times, **opts)
