@@ -45,7 +45,7 @@ CAPTION = ("**Surgical fine-tuning (Lee et al., ICLR 2023).** OOD loss at t = âˆ
            "Head only is exact under the output shift; the verdict under the input shift is in "
            "`docs/follow_up/surgical.md`.")
 
-PARAMS = dict(d=20, k=2, n=10, sizes_full=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
+PARAMS = dict(d=20, k=2, n=5, sizes_full=(0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8),
               sizes_quick=(0.0, 0.2, 0.5, 0.8), seeds_full=4, seeds_quick=1)
 FAMILIES = ("input", "output")
 METHODS = ("head_only", "features_only", "full_ft")
