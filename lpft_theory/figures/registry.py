@@ -5,7 +5,8 @@ only; JSON-able data with the parameters used under ``"params"``), ``plot(data) 
 a :class:`matplotlib.figure.Figure` built without pyplot) and ``caption`` (two lines for the README).
 
 :data:`FIGURES` lists every figure, in order: the paper's (:mod:`lpft_theory.figures.paper`, drawn by
-:mod:`lpft_theory.figures.plots`) and the beyond-the-paper ones (:mod:`lpft_theory.figures.beyond`).
+:mod:`lpft_theory.figures.plots`) the beyond-the-paper ones (:mod:`lpft_theory.figures.beyond`) and the follow-up papers' ones
+(:mod:`lpft_theory.figures.follow_up`).
 Adding a figure means adding its spec here. :func:`generate` computes, plots and writes
 (:mod:`lpft_theory.figures.writer`); it never touches pyplot or the matplotlib backend, so it is safe
 to call from a notebook.
@@ -56,6 +57,13 @@ def by_name(specs) -> types.MappingProxyType:
     return types.MappingProxyType(out)
 
 
+def _follow_up_specs() -> tuple:
+    """The follow-up papers' figures (:mod:`lpft_theory.figures.follow_up`, issue 15)."""
+    from . import follow_up
+
+    return follow_up.specs()
+
+
 #: Every figure, in README order.
 FIGURES = by_name((
     FigureSpec(
@@ -97,7 +105,7 @@ FIGURES = by_name((
         "stationary point, against lr_B/lr_v; lines: LP, LP-FT and FT flows at t = ∞ (4 seeds).\n"
         "A small feature step size (lr_B/lr_v = 1e-3) ends within 12 % of LP-FT's OOD loss in every seed: it "
         "mimics LP-FT; at lr_B = lr_v GD ends within 10 % of FT's. Missing points diverged."),
-))
+) + _follow_up_specs())
 
 
 def select(only: Optional[list] = None) -> list:

@@ -25,6 +25,7 @@ where it happens and reports the τ of the peak.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -119,7 +120,7 @@ def run(quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
     per = []
     for s in seeds:
         if progress:
-            print(f"early-lp: seed {s}", flush=True)
+            print(f"early-lp: seed {s}", file=sys.stderr, flush=True)
         r = sweep(problem(s, c), grid)
         r = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in r.items()}
         r["seed"] = s

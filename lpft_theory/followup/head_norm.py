@@ -21,6 +21,7 @@ head *and* to the residual; scaling the LP head by c ≠ 1 also scales the initi
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -106,7 +107,7 @@ def run(quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
     per = []
     for s in seeds:
         if progress:
-            print(f"head-norm: seed {s}", flush=True)
+            print(f"head-norm: seed {s}", file=sys.stderr, flush=True)
         r = sweep(problem(s, c), scales)
         r = {k: v.tolist() for k, v in r.items()}
         r["seed"] = s

@@ -32,6 +32,7 @@ layer wins under an output-level shift. :func:`verdict` counts the shift sizes s
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -136,7 +137,7 @@ def run(quick: bool = False, seed: int = 0, progress: bool = False) -> dict:
         per = []
         for s in seeds:
             if progress:
-                print(f"surgical: {fam} shift, seed {s}", flush=True)
+                print(f"surgical: {fam} shift, seed {s}", file=sys.stderr, flush=True)
             rows = [adapt(shift_problem(fam, s, z)) for z in sizes]
             per.append(dict(seed=s, **{k: [r[k] for r in rows] for k in METHODS + ("none", "converged")}))
         fams[fam] = per
@@ -212,12 +213,13 @@ def plot(data: dict):
                  full_ft=("C3", "^-", "full FT"), none=("0.5", ":", "no tuning"))
     for ax, fam, title in zip(axes, FAMILIES, ("input-level shift: inputs A x", "output-level shift: w* in rowspace(B₀)")):
         for j, r in enumerate(data[fam]):
+            keep = [i for i, z in enumerate(sizes) if z > 0]  # at s = 0 every loss is 0 (nothing moves)
             for key, (col, mk, label) in style.items():
-                y = [max(v, 1e-16) if v is not None else np.nan for v in r[key]]
-                ax.plot(sizes, y, mk, color=col, ms=4, lw=1.3, alpha=1.0 if j == 0 else 0.35,
+                y = [max(r[key][i], 1e-16) if r[key][i] is not None else np.nan for i in keep]
+                ax.plot([sizes[i] for i in keep], y, mk, color=col, ms=4, lw=1.3, alpha=1.0 if j == 0 else 0.35,
                         label=label if j == 0 else None)
         ax.set_yscale("log")
-        ax.set_xlabel("shift size s")
+        ax.set_xlabel("shift size s (at s = 0 all losses are 0)")
         ax.set_ylabel("OOD loss ‖w − w_T‖² at t = ∞")
         ax.set_title(title, fontsize=10)
     axes[0].legend(fontsize=8)
