@@ -57,3 +57,14 @@ def test_claim_direction_and_the_saved_case(data):
 def test_first_increase():
     assert head_norm.first_increase([3.0, 2.0, 1.0]) == -1
     assert head_norm.first_increase([3.0, 1.0, 2.0]) == 2
+
+
+def test_saved_case_file_confirmed_by_scipy():
+    """problems/followup_head_norm_seed0_c1.25.npz (the full run's case): v0 = 1.25 v_lp changes B more than v_lp."""
+    p = lt.Problem.load(lt.problem_path("followup_head_norm_seed0_c1.25.npz"))
+    v_lp = np.asarray(lt.flows.lp_limit(lt.reduce(p).flow))
+    np.testing.assert_allclose(np.asarray(p.v0), 1.25 * v_lp, rtol=1e-10)
+    B0 = np.asarray(p.B0)
+    _, B_big = scipy_ft_limit(p)
+    _, B_lp = scipy_ft_limit(p, v0=v_lp)
+    assert np.linalg.norm(B_big - B0) > 2.0 * np.linalg.norm(B_lp - B0)

@@ -84,3 +84,12 @@ def test_case_confirmed_by_scipy():
     if case["family"] == "input":
         assert ood_ft <= _perp_formula(p)  # full FT is at least as good as features only: the claim fails here
     assert v["agrees"] in ("partly", "no")
+
+
+def test_saved_case_file_confirmed_by_scipy():
+    """problems/followup_surgical_input_seed0_s0.05.npz (the full run's case): full FT (scipy) <= features only."""
+    p = lt.Problem.load(lt.problem_path("followup_surgical_input_seed0_s0.05.npz"))
+    ref = surgical.input_shift_problem(0, 0.05)
+    np.testing.assert_array_equal(np.asarray(p.X), np.asarray(ref.X))
+    v, B = scipy_ft_limit(p)
+    assert float(np.sum((B.T @ v - np.asarray(p.w_star)) ** 2)) <= _perp_formula(p)
