@@ -1,27 +1,24 @@
 """Figures of the follow-up experiments (:mod:`lpft_theory.followup`), appended to
 :data:`lpft_theory.figures.registry.FIGURES`.
 
-Each is ``FigureSpec(f"followup_{name}", compute=lambda quick: mod.run(quick), plot=mod.plot, caption=mod.CAPTION)``.
+Each experiment ``name`` gives the figure ``followup_<name>``: compute ``mod.run(quick)``, plot ``mod.plot``,
+caption ``mod.CAPTION`` (the registry wraps them in a :class:`~lpft_theory.figures.registry.FigureSpec`).
 :data:`BUILT` names the experiments whose modules this branch holds (early_lp, head_norm, surgical); the others of
 :data:`lpft_theory.followup.NAMES` are added to :data:`BUILT` when their modules are merged.
 """
 
 from __future__ import annotations
 
-import importlib
+from .. import followup
 
 #: The experiments with a figure (a subset of :data:`lpft_theory.followup.NAMES`, in its order).
 BUILT = ("early_lp", "head_norm", "surgical")
 
 
-def _spec(name):
-    from .registry import FigureSpec
-
-    mod = importlib.import_module(f"lpft_theory.followup.{name}")
-    return FigureSpec(f"followup_{name}", compute=lambda quick, _m=mod: _m.run(quick), plot=mod.plot,
-                      caption=mod.CAPTION)
-
-
-def specs() -> tuple:
-    """The :class:`~lpft_theory.figures.registry.FigureSpec` of every experiment in :data:`BUILT`."""
-    return tuple(_spec(name) for name in BUILT)
+def entries() -> tuple:
+    """``(name, compute, plot, caption)`` of the figure of every experiment in :data:`BUILT`."""
+    out = []
+    for name in BUILT:
+        mod = followup.get(name)
+        out.append((f"followup_{name}", lambda quick, _m=mod: _m.run(quick), mod.plot, mod.CAPTION))
+    return tuple(out)

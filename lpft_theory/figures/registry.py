@@ -61,7 +61,7 @@ def _follow_up_specs() -> tuple:
     """The follow-up papers' figures (:mod:`lpft_theory.figures.follow_up`, issue 15)."""
     from . import follow_up
 
-    return follow_up.specs()
+    return tuple(FigureSpec(*entry) for entry in follow_up.entries())
 
 
 #: Every figure, in README order.
