@@ -18,13 +18,17 @@ from ..solve import METHODS as CORE_METHODS
 from ..solve import simulate
 from ..trajectory import Trajectory
 from . import frozen_head, gd, l2sp, wise
+from . import logistic, projected
 
 #: The methods beyond the paper: WiSE-FT, L2-SP, discrete GD and frozen-head FT (``docs/theory.md`` §7).
 BEYOND_METHODS = ("wise-ft", "l2sp", "gd", "ft-frozen-head")
+#: Follow-up methods of issue 15 (helper C2): projected FT (TPGM) and the logistic loss.
+BEYOND_METHODS = BEYOND_METHODS + ("ft-projected", "ft-logistic", "lp-logistic", "lpft-logistic")
 #: Every method :func:`simulate_variant` runs: the paper's three, then :data:`BEYOND_METHODS`.
 ALL_METHODS = CORE_METHODS + BEYOND_METHODS
 #: Options each beyond-the-paper method requires.
 REQUIRED = {"wise-ft": ("alpha",), "l2sp": ("lam",), "gd": ("lr_v", "lr_B", "steps"), "ft-frozen-head": ()}
+REQUIRED.update({"ft-projected": ("gamma",), "ft-logistic": (), "lp-logistic": (), "lpft-logistic": ("lp_time",)})
 
 
 def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
@@ -37,6 +41,10 @@ def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
     * ``"gd"``: ``opts`` ``lr_v``, ``lr_B``, ``steps`` (required), ``init``, ``save_at``/``save_every``;
       ``times`` must be None (the saved steps are the axis).
     * ``"ft-frozen-head"``: ``opts`` ``init``, ``solver``; ``times`` as for FT.
+    * ``"ft-projected"``: ``opts`` ``gamma`` (required, >= 0, inf = FT), ``init``, solver options
+      (:mod:`lpft_theory.variants.projected`); ``times`` as for FT.
+    * ``"lp-logistic"``, ``"ft-logistic"``, ``"lpft-logistic"``: the logistic loss
+      (:mod:`lpft_theory.variants.logistic`); finite ``times`` only; ``lpft-logistic`` needs ``lp_time``.
 
     Raises:
         ValueError: an unknown method, a missing required option, or times given where none are taken.
@@ -66,4 +74,8 @@ def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
         return simulate(problem, method, times, **opts)
     if method == "l2sp":
         return l2sp.simulate_l2sp(problem, opts.pop("lam"), times, **opts)
+    if method == "ft-projected":
+        return projected.simulate_projected(problem, opts.pop("gamma"), times, **opts)
+    if method in logistic.METHODS:
+        return logistic.simulate_logistic(problem, method, times, **opts)
     return frozen_head.simulate_frozen_head(problem, times, **opts)
