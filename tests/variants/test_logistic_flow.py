@@ -118,12 +118,3 @@ def test_inf_times_and_bad_options_refused(problem):
         logistic.simulate_logistic(problem, "ft-logistic", [1.0], lp_time=1.0)
     with pytest.raises(ValueError, match="method"):
         logistic.simulate_logistic(problem, "gd-logistic", [1.0])
-
-
-def test_squared_loss_stays_the_default(problem):
-    """The logistic fields are separate methods: plain ft is unchanged (the paper's squared loss)."""
-    a = lt.simulate(problem, "ft", [0.0, 1.0])
-    L = lt.trajectory_metrics(a)["train_loss"]
-    X, y = np.asarray(problem.X), np.asarray(problem.y)
-    w = np.asarray(a.w())
-    assert np.allclose(L, np.sum((w @ X.T - y) ** 2, axis=1), rtol=1e-10)
