@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import jax
 import jax.numpy as jnp
 
 from .integrate import field_norm
@@ -112,3 +113,64 @@ def lp_closed_form(flow) -> Callable:
 def lp_limit(flow):
     r""":math:`v_{lp}^\infty`: the least-squares head nearest :math:`v_0` (unique when XB₀ᵀ is injective)."""
     return lp_closed_form(flow)(jnp.inf)
+
+
+# ---------------------------------------------------------------------------
+# Logistic loss (follow-up, issue 15; docs/follow_up/logistic.md). The squared loss above stays the default.
+
+
+def logistic_labels(rp):
+    r"""Labels :math:`s = \operatorname{sign}(Xw_\star)` in reduced coordinates: :math:`Xw_\star = Z\,U_S^\top w_\star`.
+
+    Arguments:
+        rp: a :class:`~lpft_theory.reduced.ReducedProblem`.
+
+    Returns:
+        (n,) array of ±1.
+
+    Raises:
+        ValueError: some :math:`x_i^\top w_\star` is 0 to rounding (its label would be undefined).
+    """
+    z = rp.Z @ rp.w_red[: rp.m]
+    scale = jnp.max(jnp.abs(z))
+    if bool(jnp.any(jnp.abs(z) <= 1e-12 * jnp.where(scale > 0, scale, 1.0))):
+        raise ValueError("problem: some training input has x·w* = 0, so the logistic label sign(x·w*) is undefined")
+    return jnp.sign(z)
+
+
+def logistic_loss(Z, s, v, B_S):
+    r"""Logistic training loss :math:`\sum_i\log(1 + e^{-s_iz_i})`, :math:`z = ZB_S^\top v` (no 1/n, like the squared loss)."""
+    return jnp.sum(jnp.logaddexp(0.0, -s * (Z @ (B_S.T @ v))))
+
+
+def logistic_gradient_factor(Z, s, v, B_S):
+    r""":math:`g = \partial\hat L/\partial z` with :math:`g_i = -s_i\,\sigma(-s_iz_i)` (σ the logistic function).
+
+    Every loss of the form :math:`\ell(XB^\top v)` has :math:`\nabla_v = BX^\top g`, :math:`\nabla_B = vg^\top X`:
+    the rows of :math:`\nabla_B` lie in S = rowspace(X), so Lemma A.3 (S⊥ features frozen) and balancedness
+    (:math:`vv^\top - BB^\top` constant) hold for it as for the squared loss.
+    """
+    return -s * jax.nn.sigmoid(-s * (Z @ (B_S.T @ v)))
+
+
+def logistic_field(t, state, args):
+    r"""Logistic-loss gradient flow in reduced coordinates, ``args = (Z, s, feature_rate)``.
+
+    :math:`\dot v = -B_SZ^\top g`, :math:`\dot B_S = -\rho\,v(Z^\top g)^\top` with g from
+    :func:`logistic_gradient_factor`: ``feature_rate`` ρ = 1 is FT, ρ = 0 is LP (features fixed at their
+    initial value; 0·x = 0 exactly, so B does not move). One field for both, so LP, FT and LP-FT share one
+    compiled solve.
+    """
+    Z, s, rate = args
+    v, B_S = state
+    q = Z.T @ logistic_gradient_factor(Z, s, v, B_S)
+    return (-B_S @ q, -rate * jnp.outer(v, q))
+
+
+def logistic_field_full(t, state, args):
+    r"""The same flow on full matrices, ``args = (X, s, feature_rate)``: :math:`(-BX^\top g,\ -\rho\,v(X^\top g)^\top)`,
+    g from :math:`z = XB^\top v` (to measure the S⊥ part of B instead of assuming it)."""
+    X, s, rate = args
+    v, B = state
+    q = X.T @ logistic_gradient_factor(X, s, v, B)
+    return (-B @ q, -rate * jnp.outer(v, q))

@@ -19,8 +19,8 @@ from ..variants import gd, l2sp, noise
 from ..metrics import trajectory_metrics
 from ..atomic import atomic_savez
 from ..variants.dispatch import ALL_METHODS, BEYOND_METHODS, simulate_variant
-from .common import (SOLVE_FLAGS, UsageError, check_output_memory, float_arg, int_arg, load_problem, parse_times,
-                     solve_options, warn)
+from .common import (SOLVE_FLAGS, UsageError, check_output_memory, float_arg, int_arg, load_problem,
+                     nonnegative_or_inf_arg, parse_times, solve_options, warn)
 
 #: flag -> methods that accept it
 _ONLY = {
@@ -33,6 +33,14 @@ _ONLY = {
 _FLAG = {"wise_from": "--wise-from", "alpha": "--alpha", "l2sp": "--l2sp", "lr_v": "--lr-v", "lr_B": "--lr-B",
          "steps": "--steps", "save_every": "--save-every", "init": "--init", "max_steps": "--max-steps",
          "rtol": "--rtol", "atol": "--atol", "solver": "--solver"}
+# issue 15 follow-up methods (helper C2): projected FT and the logistic loss
+_C2_METHODS = ("ft-projected", "ft-logistic", "lp-logistic", "lpft-logistic")
+_LOGISTIC = ("ft-logistic", "lp-logistic", "lpft-logistic")
+_ONLY.update(gamma=("ft-projected",), lp_time=("lpft-logistic",), init=_ONLY["init"] + ("ft-projected",))
+for _k in SOLVE_FLAGS:
+    _ONLY[_k] = _ONLY[_k] + _C2_METHODS
+_FLAG.update(gamma="--gamma", lp_time="--lp-time")
+
 #: Fresh ID draws for the ID test loss.
 N_TEST = 1000
 #: Largest ``--steps`` for gd (about 25 minutes at ~1.5 µs per step on one CPU core).
@@ -54,11 +62,16 @@ def add_arguments(p) -> None:
     g.add_argument("--save-every", type=int_arg(1), help=f"gd: save every N steps (default: 101 evenly spaced; at "
                    f"most {MAX_GD_SAVES:.0e} saved states)")
     g.add_argument("--init", choices=("random", "lp"), default=None,
-                   help="gd, l2sp, ft-frozen-head: start from the problem's head [random] or from v_lp [lp]")
+                   help="gd, l2sp, ft-frozen-head, ft-projected: start from the problem's head [random] or from v_lp [lp]")
     g.add_argument("--label-noise", metavar="SIGMA", type=float_arg,
                    help="any method: y = X w* + SIGMA * N(0, I) (needs --random; seed via --noise-seed); the only "
                    "way to noisy labels (a problem file must have y = X w*)")
     g.add_argument("--noise-seed", type=int, help="seed of the label noise (default: the problem seed)")
+    f = p.add_argument_group("follow-up methods (issue 15)")
+    f.add_argument("--gamma", metavar="GAMMA", type=nonnegative_or_inf_arg,
+                   help="ft-projected: radius of the constraint ||B - B0||_F <= GAMMA (>= 0; 0 is LP, inf is FT)")
+    f.add_argument("--lp-time", metavar="T", type=float_arg,
+                   help="lpft-logistic: LP duration before FT (finite, >= 0: the logistic LP has no limit)")
 
 
 def handles(args) -> bool:
@@ -94,6 +107,19 @@ def handles(args) -> bool:
             raise UsageError(f"--method gd: {e}") from None
     elif args.times is None:
         raise UsageError(f"--method {m} needs --times T1,T2,.. (e.g. 0,1,10,inf)")
+    if m == "ft-projected" and args.gamma is None:
+        raise UsageError("--method ft-projected needs --gamma GAMMA (radius of ||B - B0||_F <= GAMMA; inf for FT)")
+    if m in _LOGISTIC:
+        if args.label_noise is not None:
+            raise UsageError(f"--label-noise does not apply to --method {m} (its labels are sign(X w*))")
+        if m == "lpft-logistic":
+            if args.lp_time is None:
+                raise UsageError("--method lpft-logistic needs --lp-time T (finite LP duration, e.g. 10)")
+            if args.lp_time < 0:
+                raise UsageError(f"--lp-time must be >= 0, got {args.lp_time:g}")
+        if args.times is not None and np.isinf(parse_times(args.times)[-1]):
+            raise UsageError(f"--times: inf is refused for --method {m} (the logistic loss has no finite minimiser "
+                             "on separable data); give finite times, e.g. 0,1,10,100")
     if m == "l2sp":
         if args.l2sp is None:
             raise UsageError("--method l2sp needs --l2sp LAMBDA")
@@ -149,6 +175,10 @@ def run(args, out_path=None) -> int:
                     save_every=args.save_every)
     elif m == "ft-frozen-head":
         opts.update(init=args.init or "random")
+    elif m == "ft-projected":
+        opts.update(gamma=args.gamma, init=args.init or "random")
+    elif m == "lpft-logistic":
+        opts.update(lp_time=args.lp_time)
     problem = load_problem(args, who=f"--method {m}")
     n_saves = (gd.save_steps(args.steps, every=args.save_every).size if m == "gd" else
                len(opts["alpha"]) if m == "wise-ft" else times.size)

@@ -94,6 +94,17 @@ def positive_float_arg(text: str) -> float:
     return value
 
 
+def nonnegative_or_inf_arg(text: str) -> float:
+    """An argparse ``type=`` for a number >= 0 where ``inf`` is allowed (``--gamma``: no constraint)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or inf, got {text!r}") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 or inf, got {text!r}")
+    return value
+
+
 #: Solvers of ``--solver`` (the diffrax solvers of :mod:`lpft_theory.solve`).
 SOLVER_CHOICES = ("tsit5", "dopri5", "dopri8", "kvaerno5")
 #: ``--max-steps``, ``--rtol``, ``--atol``, ``--solver`` -> keyword arguments of the solve.

@@ -45,10 +45,7 @@ def run(args) -> int:
         if args.name is not None:
             raise UsageError("follow-up --list takes no NAME")
         for name in followup.NAMES:
-            try:
-                title = followup.get(name).TITLE
-            except ImportError:  # MERGE (issue 15): C2's modules are absent on branch c15; drop this except after merge
-                title = "(module not installed)"
+            title = followup.get(name).TITLE
             print(f"{name.replace('_', '-'):12s} {title}")
         return 0
     if args.name is None:

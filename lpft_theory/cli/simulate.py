@@ -28,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--out", required=True, metavar="R.npz",
                    help="output file, written atomically; missing folders are created; must not be an input file")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
-    add_solve_arguments(p, "ft, lpft, wise-ft, l2sp")
+    add_solve_arguments(p, "ft, lpft, wise-ft, l2sp, ft-projected, the -logistic methods")
     _beyond.add_arguments(p)  # wise-ft, l2sp, gd, ft-frozen-head, --label-noise (issue 7)
     p.set_defaults(func=run)
 

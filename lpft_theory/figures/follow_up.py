@@ -3,8 +3,7 @@
 
 Each experiment ``name`` gives the figure ``followup_<name>``: compute ``mod.run(quick)``, plot ``mod.plot``,
 caption ``mod.CAPTION`` (the registry wraps them in a :class:`~lpft_theory.figures.registry.FigureSpec`).
-:data:`BUILT` names the experiments whose modules this branch holds (early_lp, head_norm, surgical); the others of
-:data:`lpft_theory.followup.NAMES` are added to :data:`BUILT` when their modules are merged.
+:data:`BUILT` names the experiments that have a figure: every one of :data:`lpft_theory.followup.NAMES`.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from __future__ import annotations
 from .. import followup
 
 #: The experiments with a figure (a subset of :data:`lpft_theory.followup.NAMES`, in its order).
-BUILT = ("early_lp", "head_norm", "surgical")
+BUILT = followup.NAMES
 
 
 def entries() -> tuple:

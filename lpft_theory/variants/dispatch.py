@@ -18,16 +18,17 @@ from __future__ import annotations
 from ..solve import METHODS as CORE_METHODS
 from ..solve import simulate
 from ..trajectory import Trajectory
-from . import frozen_head, gd, l2sp, lazy, wise
+from . import frozen_head, gd, l2sp, lazy, logistic, projected, wise
 
-#: The methods beyond the paper: WiSE-FT, L2-SP, discrete GD and frozen-head FT (``docs/theory.md`` §7).
-BEYOND_METHODS = ("wise-ft", "l2sp", "gd", "ft-frozen-head",
-                  "ft-lazy")  # issue 15 (C1): FT of the model linearised at its start
+#: The methods beyond the paper: WiSE-FT, L2-SP, discrete GD and frozen-head FT (``docs/theory.md`` §7), then the
+#: follow-up methods (``docs/follow_up/``): lazy (linearised) FT, projected FT (TPGM) and the logistic loss.
+BEYOND_METHODS = ("wise-ft", "l2sp", "gd", "ft-frozen-head", "ft-lazy", "ft-projected", "ft-logistic", "lp-logistic",
+                  "lpft-logistic")
 #: Every method :func:`simulate_variant` runs: the paper's three, then :data:`BEYOND_METHODS`.
 ALL_METHODS = CORE_METHODS + BEYOND_METHODS
 #: Options each beyond-the-paper method requires.
 REQUIRED = {"wise-ft": ("alpha",), "l2sp": ("lam",), "gd": ("lr_v", "lr_B", "steps"), "ft-frozen-head": (),
-            "ft-lazy": ()}
+            "ft-lazy": (), "ft-projected": ("gamma",), "ft-logistic": (), "lp-logistic": (), "lpft-logistic": ("lp_time",)}
 
 
 def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
@@ -42,6 +43,10 @@ def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
     * ``"ft-frozen-head"``: ``opts`` ``init``, ``solver``; ``times`` as for FT.
     * ``"ft-lazy"``: FT of the model linearised at its start (:mod:`lpft_theory.variants.lazy`); ``opts``
       ``init``, ``solver`` (``"closed"`` by default); ``times`` as for FT.
+    * ``"ft-projected"``: ``opts`` ``gamma`` (required, >= 0, inf = FT), ``init``, solver options
+      (:mod:`lpft_theory.variants.projected`); ``times`` as for FT.
+    * ``"lp-logistic"``, ``"ft-logistic"``, ``"lpft-logistic"``: the logistic loss
+      (:mod:`lpft_theory.variants.logistic`); finite ``times`` only; ``lpft-logistic`` needs ``lp_time``.
 
     Raises:
         ValueError: an unknown method, a missing required option, or times given where none are taken.
@@ -73,4 +78,8 @@ def simulate_variant(problem, method: str, times=None, **opts) -> Trajectory:
         return l2sp.simulate_l2sp(problem, opts.pop("lam"), times, **opts)
     if method == "ft-lazy":
         return lazy.simulate_lazy(problem, times, **opts)
+    if method == "ft-projected":
+        return projected.simulate_projected(problem, opts.pop("gamma"), times, **opts)
+    if method in logistic.METHODS:
+        return logistic.simulate_logistic(problem, method, times, **opts)
     return frozen_head.simulate_frozen_head(problem, times, **opts)
