@@ -218,14 +218,14 @@ def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps
     t1 = jnp.where(done0, 0.0, HORIZON * tau)
     ts, ys, n, steps, reached, ok = integrate.solve_steps_to_steady(
         flows.ft_field, fl, y0, jnp.zeros((), tau.dtype), t1, thresh, rtol, atol, solver=solver, max_steps=max_steps)
-    ok = ok & jnp.all(jnp.isfinite(ys[0][jnp.maximum(n - 1, 0)]))
-    converged = (reached | done0) & ok
     # all points: t = 0 then every accepted step (inf-filled beyond n)
     T = jnp.concatenate([jnp.zeros((1,), ts.dtype), ts])
     Y = jax.tree_util.tree_map(lambda u, w: jnp.concatenate([u[None], w]), y0, ys)
     N = T.shape[0]
-    valid = jnp.arange(N) <= n
+    valid = jnp.arange(N, dtype=_INT) <= n
     y_end = _tree_idx(Y, n)
+    ok = (ok | done0) & jnp.all(jnp.isfinite(y_end[0])) & jnp.all(jnp.isfinite(y_end[1]))
+    converged = (reached | done0) & ok
     Y = jax.tree_util.tree_map(lambda u, w: jnp.where(valid.reshape((-1,) + (1,) * (u.ndim - 1)), u, w[None]), Y,
                                y_end)  # freeze the tail at the last state (finite values)
     t_end = T[n]
@@ -276,7 +276,7 @@ def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps
     C = CANDIDATES
     rb, rt, rs = jax.vmap(refine)(jnp.repeat(Ws, C, axis=0), cand.reshape(-1), active.reshape(-1), s0.reshape(-1))
     rb, rt = rb.reshape(2, C), rt.reshape(2, C)
-    out["steps"] = out["steps"] + jnp.sum(rs)
+    out["steps"] = out["steps"] + jnp.sum(rs).astype(_INT)
     for i, key in enumerate(("identity", "sigma")):
         W = Ws[i]
         jr = jnp.argmin(rb[i])
@@ -284,7 +284,7 @@ def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps
         best = jnp.where(take, rb[i, jr], best0[i])
         tbest = jnp.where(take, rt[i, jr], tbest0[i])
         L_inf = e_inf @ (W @ e_inf)
-        at_inf = converged & (L_inf <= best)
+        at_inf = converged & ~done0 & (L_inf <= best)  # a stationary start is "t=0"
         L_fin = best
         best = jnp.where(at_inf, L_inf, best)
         where = jnp.where(at_inf, 2, jnp.where(tbest == 0.0, 0, 1)).astype(_INT)
