@@ -54,9 +54,9 @@ LOSSES = {"submission-thm-3.1": "worst-case (Sigma = I)", "final-thm-3.3": "Sigm
 #: from integrations at rtol 1e-10 / atol 1e-12 (reduced coordinates); against the independent rtol 1e-11
 #: reference it agreed to <= 1e-8 relative and <= 3e-10 absolute in every case we cross-checked, so the
 #: tolerance leaves two orders of magnitude on top. (An earlier version floored the scale at 1, i.e. an
-#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5.) The grid minimum
-#: is an *achieved* value of the trajectory, so it can only over-estimate the true minimum: grid error
-#: never fabricates a violation.
+#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5.) A finite-time minimum is an
+#: *achieved* value of the trajectory, so it can only over-estimate the true minimum; the t = inf value
+#: is the polished limit (:mod:`lpft_theory.theory.observe`).
 VIOLATION_RTOL = 1e-6
 VIOLATION_ATOL = 1e-10
 #: A cosine counts as "> 0" (precondition) only above this: singular values of an exactly rank-deficient
