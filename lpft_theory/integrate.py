@@ -10,6 +10,7 @@ their field to this module. It owns
   norm falls below a threshold. For a gradient flow :math:`\dot y = -\nabla J(y)` the field's norm
   *is* the gradient norm, so no flow has to supply its own stopping test;
 * short segments between two times (:func:`advance`, used inside other jitted code);
+* every accepted step up to the steady state (:func:`solve_steps_to_steady`, the observer's certified minimum);
 * the step budget and the one error type of a failed solve (:class:`SolverError`);
 * the host-level entry :func:`integrate` (validated times, ``t = 0`` only, ``inf`` last) and its
   batched twin :func:`integrate_batch` (``jax.vmap`` of the same cores over a leading axis, in
@@ -123,6 +124,33 @@ def solve_to_steady(field, args, y0, t0, threshold, rtol, atol, *, solver=DEFAUL
                        adjoint=FORWARD)
     y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
     return y_end, sol.stats["num_steps"], field_norm(field, args, y_end) <= threshold
+
+
+def solve_steps_to_steady(field, args, y0, t0, t1, threshold, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER,
+                          max_steps=8192):
+    """Integrate ``field`` from ``(t0, y0)`` towards ``t1`` and save the state at **every accepted step**,
+    stopping at the first step where ``field_norm <= threshold`` (the steady state); for use inside
+    jitted/vmapped code (the observer's certified minimum, :mod:`lpft_theory.theory.observe`).
+
+    ``t1 == t0`` returns no steps. The buffers have length ``max_steps``; entries after the last
+    accepted step are ``inf`` (diffrax's fill value).
+
+    Returns:
+        ``(ts, ys, n_saved, num_steps, reached, ok)``: step times (max_steps,), states (leading axis
+        max_steps), the number of saved (accepted) steps, accepted + rejected steps, whether the
+        steady-state event fired, and whether the solve finished without error (budget or step-size
+        collapse; an event counts as finished).
+    """
+
+    def cond_fn(t, y, args, **kwargs):
+        return field_norm(field, args, y) <= threshold
+
+    sol = _diffeqsolve(field, args, y0, t0, t1, rtol, atol, solver=solver, max_steps=max_steps,
+                       saveat=diffrax.SaveAt(steps=True), event=diffrax.Event(cond_fn), adjoint=FORWARD)
+    reached = sol.result == diffrax.RESULTS.event_occurred
+    ok = _ok(sol) | reached
+    n_saved = jnp.sum(jnp.isfinite(sol.ts)).astype(jnp.int32)
+    return sol.ts, sol.ys, n_saved, sol.stats["num_steps"], reached, ok
 
 
 def advance(field, args, y, t0, t1, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER, max_steps=4096):

@@ -117,3 +117,21 @@ def test_advance_zero_length_segment_returns_the_state():
 def test_unknown_solver_is_named():
     with pytest.raises(ValueError, match="solver must be one of"):
         integrate.check_solver("rk4")
+
+
+def test_solve_steps_to_steady_saves_every_step_and_stops_at_the_threshold():
+    """Every saved step equals the matrix exponential at its time; the last one is the first below the
+    threshold (‖A y‖ is monotone for this SPD decay), and nothing is saved after it."""
+    A = _spd(3)
+    y0 = np.arange(1.0, 5.0)
+    thr = 1e-6
+    ts, ys, n, steps, reached, ok = integrate.solve_steps_to_steady(
+        decay, jnp.asarray(A), jnp.asarray(y0), 0.0, 1e4, thr, 1e-11, 1e-13, max_steps=8192)
+    n = int(n)
+    ts, ys = np.asarray(ts), np.asarray(ys)
+    assert bool(reached) and bool(ok) and 0 < n <= int(steps)
+    assert np.all(np.isinf(ts[n:])) and np.all(np.diff(ts[:n]) > 0)
+    exact = np.stack([scipy.linalg.expm(-t * A) @ y0 for t in ts[:n]])
+    np.testing.assert_allclose(ys[:n], exact, rtol=1e-8, atol=1e-12)
+    norms = np.linalg.norm(exact @ A.T, axis=1)
+    assert norms[-1] <= thr * (1 + 1e-6) and np.all(norms[:-1] > thr * (1 - 1e-6))

@@ -8,7 +8,7 @@ import json
 from ..theory import bounds as theory
 from .common import check_out_dir, input_paths, int_arg, load_problem
 
-RESULT_KEYS = ("statement", "bound", "observed", "t_min", "margin", "holds", "applies")
+RESULT_KEYS = ("statement", "bound", "observed", "t_min", "where", "margin", "holds", "applies")
 #: ``--adversarial --quick``: starts per statement.
 QUICK_STARTS = 4
 
@@ -49,12 +49,18 @@ def run(args) -> int:
                          "or --adversarial --report DIR")
     problem = load_problem(args, who="check-bound")
     rows = theory.check_problem(problem)
+    frames = None
+    if problem.B_star is not None and problem.v_star is not None:
+        frames = theory.bound_frame_range(problem)
+        for r in rows:
+            r["bound_frame_range"] = {k: _finite(v) for k, v in frames[r["statement"]].items()}
     if args.confirm:
         from ..theory.reference import confirm
 
         rows = confirm(problem, rows)
     if args.json:
-        extra = ("vacuous", "tolerance", "loss", "reasons", "converged", "status", "reference_observed")
+        extra = ("vacuous", "tolerance", "loss", "reasons", "converged", "certified_by", "bound_frame_range",
+                 "status", "reference_observed", "reference_t_min")
         out = [{k: r[k] for k in RESULT_KEYS + extra if k in r} for r in rows]
         print(json.dumps({"results": out}, allow_nan=False))
         return 0
@@ -62,10 +68,21 @@ def run(args) -> int:
         verdict = ("n/a (" + "; ".join(r["reasons"]) + ")") if not r["applies"] else (
             "holds" if r["holds"] else "VIOLATED")
         bound = "undefined" if r["bound"] is None else f"{r['bound']:.6g}"
-        print(f"{r['statement']:20s} bound {bound:>12s}  observed {r['observed']:.6g} at t={r['t_min']:.4g}  "
-              f"[{r['loss']}]  {verdict}" + (f"  reference: {r['status']}" if "status" in r else ""))
+        print(f"{r['statement']:20s} bound {bound:>12s}  observed {r['observed']:.6g} at t={r['t_min']:.4g} "
+              f"({r['where']})  [{r['loss']}]  {verdict}" + (f"  reference: {r['status']}" if "status" in r else ""))
+        if "bound_frame_range" in r:
+            fr = r["bound_frame_range"]
+            fmt = lambda x: "undefined" if x is None else f"{x:.6g}"  # noqa: E731
+            print(f"{'':20s} bound over representatives (U B*, U v*), U in O(k): [{fmt(fr['min'])}, {fmt(fr['max'])}]"
+                  f"; in B0's frame {fmt(fr['frame_B0'])}; as stored {fmt(fr['given'])}")
+    print("minimum over t in [0, inf]: " + theory.CERTIFIED_BY)
     print(f"violated means observed < bound - tol (tol = {theory.VIOLATION_RTOL:g} * max(|bound|, observed, ||w*||) + {theory.VIOLATION_ATOL:g})")
     return 0
+
+
+def _finite(x):
+    """JSON-safe float: NaN (an undefined bound) becomes None."""
+    return float(x) if x is not None and x == x else None
 
 
 def _campaign(args) -> int:

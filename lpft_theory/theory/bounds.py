@@ -54,9 +54,9 @@ LOSSES = {"submission-thm-3.1": "worst-case (Sigma = I)", "final-thm-3.3": "Sigm
 #: from integrations at rtol 1e-10 / atol 1e-12 (reduced coordinates); against the independent rtol 1e-11
 #: reference it agreed to <= 1e-8 relative and <= 3e-10 absolute in every case we cross-checked, so the
 #: tolerance leaves two orders of magnitude on top. (An earlier version floored the scale at 1, i.e. an
-#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5.) The grid minimum
-#: is an *achieved* value of the trajectory, so it can only over-estimate the true minimum: grid error
-#: never fabricates a violation.
+#: absolute 1e-6, which hid a 3.7% relative shortfall at scale 2.6e-5.) A finite-time minimum is an
+#: *achieved* value of the trajectory, so it can only over-estimate the true minimum; the t = inf value
+#: is the polished limit (:mod:`lpft_theory.theory.observe`).
 VIOLATION_RTOL = 1e-6
 VIOLATION_ATOL = 1e-10
 #: A cosine counts as "> 0" (precondition) only above this: singular values of an exactly rank-deficient
@@ -177,6 +177,73 @@ def align_representative(problem):
     return eqx.tree_at(lambda q: q.v_star, p, U @ vs)
 
 
+def bound_frame_range(problem, ingredients: Optional[dict] = None) -> dict:
+    r"""Range of each statement's bound over every representative :math:`(UB_\star, Uv_\star)`, U ∈ O(k),
+    of the same :math:`w_\star`, beside its value in :math:`B_0`'s frame (``docs/theory.md`` §4.3).
+
+    [derived] ε, ‖v*‖ and ‖w*‖ do not depend on U (ε minimises over U already), nor do the angles, Σ
+    or the regime; only :math:`x = v_0^\top Uv_\star` does. For k = 1, U = ±1 and :math:`x^2 = (v_0v_\star)^2`
+    is fixed. For k ≥ 2, :math:`Uv_\star` sweeps the whole sphere of radius ‖v*‖ (O(k) is transitive on
+    it), so :math:`x^2` sweeps :math:`[0, P]` with :math:`P = \|v_0\|^2\|v_\star\|^2`. With
+    :math:`V = \|v_\star\|^4` the signed :math:`q = x^2 - V` sweeps :math:`[-V, P - V]`, and since the bound
+    is increasing in φ ≥ 0:
+
+    * final (φ = √|q|): φ² ranges over [0, max(V, P − V)] when P ≥ V, else over [V − P, V];
+    * submission (printed φ = √q, defined only where q ≥ 0): φ² ∈ [0, P − V] when P ≥ V; undefined
+      for every U when P < V.
+
+    Arguments:
+        problem: a :class:`~lpft_theory.problem.Problem` with ``B_star`` and ``v_star``.
+        ingredients: :func:`bound_ingredients` of the problem (computed if None).
+
+    Returns:
+        ``{statement: dict(given=..., frame_B0=..., min=..., max=..., phi_min=..., phi_max=...)}`` with
+        ``given`` the bound with the stored pair, ``frame_B0`` with the representative aligned with B₀
+        (:func:`align_representative`, the reading the package's campaign and searches use), ``min`` and
+        ``max`` over U ∈ O(k) (NaN where the statement is undefined for every U). Floats.
+
+    Raises:
+        ValueError: the problem has no ``B_star``/``v_star``.
+    """
+    if problem.B_star is None or problem.v_star is None:
+        raise ValueError("bound_frame_range: the problem needs B_star and v_star")
+    ing = bound_ingredients(problem) if ingredients is None else ingredients
+    k = ing["k"]
+    v0 = _np(problem.v0)
+    vs = _np(problem.v_star)
+    V = float(vs @ vs) ** 2
+    if k == 1:
+        P = float(v0 @ vs) ** 2
+        x2_lo = x2_hi = P
+    else:
+        x2_lo, x2_hi = 0.0, float(v0 @ v0) * float(vs @ vs)
+    q_lo, q_hi = x2_lo - V, x2_hi - V
+    aligned = align_representative(problem)
+    ing_al = bound_ingredients(aligned)
+    out = {}
+    for st in STATEMENTS:
+        if st == "submission-thm-3.1":
+            cos_t, smin = ing["cos_theta_k"], 1.0
+            if q_hi >= 0:
+                phi2 = (max(q_lo, 0.0), q_hi)
+            else:
+                phi2 = (math.nan, math.nan)
+            given, frame = ing["phi_printed"], ing_al["phi_printed"]
+        else:
+            cos_t, smin = ing["cos_theta_max"], ing["sigma_min"]
+            if q_lo <= 0 <= q_hi:
+                phi2 = (0.0, max(-q_lo, q_hi))
+            else:
+                a2, b2 = abs(q_lo), abs(q_hi)
+                phi2 = (min(a2, b2), max(a2, b2))
+            given, frame = ing["phi_final"], ing_al["phi_final"]
+        f = lambda phi: bound_formula(cos_t, k, phi, ing["w_star_norm"], ing["eps"], smin)  # noqa: E731
+        lo, hi = (math.sqrt(x) if np.isfinite(x) else math.nan for x in phi2)
+        out[st] = dict(given=float(f(given)), frame_B0=float(f(frame)), min=float(f(lo)), max=float(f(hi)),
+                       phi_min=float(lo), phi_max=float(hi))
+    return out
+
+
 def bound_formula(cos_theta: float, k: int, phi: float, w_star_norm: float, eps: float,
                   sigma_min: float = 1.0) -> float:
     r"""The common right-hand side
@@ -231,8 +298,11 @@ def ft_lower_bound(problem, statement: str, ingredients: Optional[dict] = None) 
     )
 
 
-def verdict(bound: BoundValue, observed: float, t_min: float) -> dict:
+def verdict(bound: BoundValue, observed: float, t_min: float, where: Optional[str] = None) -> dict:
     """One result row: ``statement, bound, observed, t_min, margin, holds, applies`` (+ context).
+
+    ``where`` (``"t=0"``, ``"interior"`` or ``"infinity"``, :data:`lpft_theory.theory.observe.WHERE`) is
+    where the observed minimum lies; at ``"infinity"`` ``t_min`` is the time the steady state was reached.
 
     ``holds`` is ``observed >= bound - tol`` (:func:`violation_tolerance`), None when the bound is
     undefined (NaN). A violation of an applicable bound is ``applies and holds is False``.
@@ -245,6 +315,7 @@ def verdict(bound: BoundValue, observed: float, t_min: float) -> dict:
         bound=b if np.isfinite(b) else None,
         observed=float(observed),
         t_min=float(t_min),
+        where=where,
         margin=float(observed - b) if np.isfinite(b) else None,
         holds=holds,
         applies=bool(bound.applies),
@@ -268,16 +339,26 @@ def observed_min_ood(problem, statement: str = "final-thm-3.3", **kwargs):
     return float(obs[f"min_{key}"][0]), float(obs[f"tmin_{key}"][0])
 
 
+#: How the observed minimum of :func:`check_problem` is certified (:mod:`lpft_theory.theory.observe`).
+CERTIFIED_BY = ("sign of dL/dt (closed form) checked at every accepted step of one Kvaerno5 solve at rtol 1e-10 "
+                "to the steady state; every bracket with an interior minimum of its Hermite cubic refined by "
+                "Newton on the trajectory; t = inf limit polished by minimum-norm Newton on grad L = 0")
+
+
 def check_problem(problem, **kwargs) -> list:
     """Both statements' verdicts (:func:`verdict`) for one problem, observed by :mod:`lpft_theory.theory.observe`."""
     from .observe import observe
+
+    from .observe import WHERE
 
     obs = observe([problem], **kwargs)
     ing = bound_ingredients(problem)
     rows = []
     for st in STATEMENTS:
         key = "identity" if st == "submission-thm-3.1" else "sigma"
-        row = verdict(ft_lower_bound(problem, st, ing), float(obs[f"min_{key}"][0]), float(obs[f"tmin_{key}"][0]))
+        row = verdict(ft_lower_bound(problem, st, ing), float(obs[f"min_{key}"][0]), float(obs[f"tmin_{key}"][0]),
+                      WHERE[int(obs[f"where_{key}"][0])])
         row["converged"] = bool(obs["converged"][0])
+        row["certified_by"] = CERTIFIED_BY
         rows.append(row)
     return rows

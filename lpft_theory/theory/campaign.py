@@ -260,7 +260,8 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe
         for st in theory.STATEMENTS:
             key = "identity" if st.startswith("submission") else "sigma"
             b = theory.ft_lower_bound(p, st, ing)
-            v = theory.verdict(b, float(obs[f"min_{key}"][i]), float(obs[f"tmin_{key}"][i]))
+            v = theory.verdict(b, float(obs[f"min_{key}"][i]), float(obs[f"tmin_{key}"][i]),
+                               observe.WHERE[int(obs[f"where_{key}"][i])])
             row[st] = v
             if v["bound"] is not None and v["margin"] < RECHECK_RTOL * max(1.0, abs(v["bound"]), v["observed"],
                                                                             ing["w_star_norm"]):
@@ -278,7 +279,8 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe
             for st in theory.STATEMENTS:
                 key = "identity" if st.startswith("submission") else "sigma"
                 b = theory.ft_lower_bound(p, st, None)
-                row[st] = theory.verdict(b, float(tight[f"min_{key}"][j]), float(tight[f"tmin_{key}"][j]))
+                row[st] = theory.verdict(b, float(tight[f"min_{key}"][j]), float(tight[f"tmin_{key}"][j]),
+                                         observe.WHERE[int(tight[f"where_{key}"][j])])
     if confirm:
         for i, row in enumerate(rows):
             flagged = [st for st in theory.STATEMENTS if row[st]["applies"] and row[st]["holds"] is False]

@@ -1,33 +1,51 @@
-r"""The observed side of the FT lower bound: :math:`\min_{t\ge0}\sqrt{L_{ood}(FT(t))}`, batched.
+r"""The observed side of the FT lower bound: a certified :math:`\min_{t\in[0,\infty]}\sqrt{L_{ood}(FT(t))}`, batched.
 
-For each problem (``docs/theory.md`` §4) we integrate the reduced FT flow (``docs/theory.md`` §3,
-:func:`lpft_theory.flows.ft_field`) from :math:`(v_0, B_0)`, one grid segment at a time through
-:func:`lpft_theory.integrate.advance`, with the L-stable implicit solver Kvaerno5 (FT is stiff
-near its minimum: explicit Tsit5 needs ~2.5e5 steps to t = 1e4 where Kvaerno5 needs ~1.4e3),
-at rtol 1e-10 / atol 1e-12, and
+For each problem (``docs/theory.md`` §4.4) the reduced FT flow (``docs/theory.md`` §3,
+:func:`lpft_theory.flows.ft_field`) is integrated from :math:`(v_0, B_0)` in **one adaptive solve**
+(:func:`lpft_theory.integrate.solve_steps_to_steady`, the L-stable implicit Kvaerno5 at rtol 1e-10 /
+atol 1e-12: FT is stiff near its minimum) that saves the state at every accepted step and stops at the
+steady state :math:`\|\nabla\hat L\| \le g_{tol}\max(1,\|\nabla\hat L(0)\|)` (or at the horizon
+:math:`10^9\tau`, :math:`\tau = 1/(2\lambda_{\max}(G)(\max(\|v_0\|^2,\|w_\star\|)+k+1))`). For both
+losses, :math:`L = e^\top We` with W = I (worst case) or W = Σ, in closed form along the flow
 
-1. march over a log grid :math:`t_j = \tau\cdot 10^{a_j}` with :data:`GRID_PER_DECADE` = 10 points
-   per decade from :math:`10^{-2}\tau` to :math:`10^{9}\tau` (:data:`GRID_DECADES`; plus t = 0), where
-   :math:`\tau = 1/(2\lambda_{\max}(G)(\max(\|v_0\|^2,\|w_\star\|) + k + 1))` is the problem's
-   fastest time scale, until the **steady state** is reached (event
-   :math:`\|\nabla\hat L\| \le g_{tol}\max(1,\|\nabla\hat L(0)\|)`): its state stands for
-   :math:`t=\infty`;
-2. take the minimum of √L_ood over the grid and the limit, for both losses
-   (worst case Σ = I: :math:`\|e\|`, and Σ-weighted: :math:`\sqrt{e^\top\Sigma e}`);
-3. **refine** (:data:`REFINE_LEVELS` = 2 levels): when the minimum is at a grid point :math:`t_j`
-   (not the limit), integrate again from :math:`t_{j-1}` over :math:`[t_{j-1}, t_{j+1}]` at
-   :data:`REFINE_POINTS` = 33 equispaced points and take the minimum there; then once more on the
-   two fine intervals around the fine minimum.
+.. math:: \dot L = 2e^\top W\dot e,\qquad \dot e = \dot B^\top v + B^\top\dot v,\qquad
+          \ddot L = \tfrac{d}{dt}\dot L \ \ (\text{a Jacobian-vector product along the field}),
 
-Every reported value is √L_ood at a time the trajectory actually passes through, so
-it can only over-estimate the true minimum (grid error never fabricates a violation).
+1. **every accepted step is a bracket.** On each step :math:`[t_j, t_{j+1}]` the cubic Hermite
+   interpolant of L (values and the exact :math:`\dot L` at both ends) is tested for an interior
+   local minimum; this catches every sign change :math:`\dot L(t_j) < 0 \le \dot L(t_{j+1})` and also a
+   min/max pair inside one step when the cubic resolves it;
+2. **refinement on the true trajectory.** The :data:`CANDIDATES` brackets with the lowest estimated
+   minimum are refined by :data:`NEWTON_ITERS` Newton iterations on :math:`\dot L = 0`
+   (:math:`s \leftarrow s - \dot L/\ddot L`, kept inside the bracket), each iterate obtained by
+   integrating from the bracket's left step (``integrate.advance``, same tolerances), so every
+   refined value is √L at a time the trajectory passes through;
+3. **the t = ∞ limit.** The steady state is polished by :data:`LIMIT_NEWTON` Newton steps on
+   :math:`\nabla\hat L = 0` with the minimum-norm (pseudo-inverse, relative cut-off
+   :data:`LIMIT_RCOND`) correction. For a gradient flow in its final linear regime
+   :math:`y - y_\infty` lies in the range of the Hessian H, so :math:`y_\infty = y - H^+\nabla\hat L(y)`
+   up to second order in the distance [derived]; the polish is kept only when it lowers
+   :math:`\|\nabla\hat L\|`, and its size is reported (``limit_correction``) as the error estimate of the
+   limit state. This removes the bias of a stop at a small but finite gradient when the last mode is slow.
+
+The minimum per loss is the smallest of L(0), every step value, every refined value and the limit; its
+place is reported as ``where_*`` = 0 (``t=0``), 1 (``interior``) or 2 (``infinity``) (:data:`WHERE`).
+
+**What is certified.** The sign of :math:`\dot L` (exact closed form, not a difference quotient) is
+checked at every accepted step of the adaptive rtol-1e-10 solve, and every step whose Hermite cubic
+has an interior minimum is a candidate; interior values are achieved states of the integrated
+trajectory (up to the solver's local error), so they can only over-estimate the true minimum.
+**Not certified:** a min/max pair inside one accepted step that the cubic does not resolve (its depth
+is then below the cubic's interpolation error, O(h⁴)); candidates beyond the :data:`CANDIDATES`
+lowest estimates per loss (they cannot hold the global minimum unless two estimates agree to that
+error); the limit's polish is a second-order extrapolation, not an achieved value.
 
 **Batching.** Problems of different k and m are padded to one shape (K, M): a zero row of
 B with a zero head entry and zero columns of G are exact fixed points of the flow
 (:math:`\dot v_{pad} = -2B_{pad}r = 0`, :math:`\dot B_{pad} = -2v_{pad}r^\top = 0`, and
 :math:`r_{pad} = 0`), so padding changes no trajectory; it only changes the RMS norm
 diffrax uses for step control (slightly looser steps). One compilation serves a whole
-campaign; the batch is ``jax.vmap``-ed.
+campaign (one per padded shape); the batch is ``jax.vmap``-ed.
 """
 
 from __future__ import annotations
@@ -44,22 +62,8 @@ from ..reduced import FlowView, reduce
 RTOL = 1e-10
 ATOL = 1e-12
 GTOL = 1e-10
-#: log10 of the grid (in units of τ): from 1e-2 τ to 1e9 τ, GRID_PER_DECADE points per decade.
-GRID_DECADES = (-2.0, 9.0)
-GRID_PER_DECADE = 10
-REFINE_POINTS = 33
-REFINE_LEVELS = 2
-#: Step budget of each grid segment (bounded work per trial: at most 111 grid + 2·32 refinement segments per loss).
-SEGMENT_MAX_STEPS = 4096
 #: Problems per vmapped batch (measured on 2 CPU cores: 8 is ~2x faster per problem than 64).
 BATCH_SIZE = 8
-
-
-def base_grid(decades=GRID_DECADES, per_decade=GRID_PER_DECADE) -> np.ndarray:
-    """The dimensionless grid: 0 followed by log-spaced points."""
-    lo, hi = decades
-    num = int(round((hi - lo) * per_decade)) + 1
-    return np.concatenate([[0.0], np.logspace(lo, hi, num)])
 
 
 def pack(problems, K=None, M=None) -> dict:
@@ -118,106 +122,195 @@ def _losses(v, B_S, Bp, e_off, sig):
 
 _INT = jnp.int32
 
-
-def _segment(y, t0, t1, G, a, rtol, atol, max_steps, solver="kvaerno5"):
-    """Integrate FT from (t0, y) to t1 (t1 == t0 returns y) with the one driver; returns (y(t1), steps, ok)."""
-    return integrate.advance(flows.ft_field, _flow(G, a), y, t0, t1, rtol, atol, solver=solver, max_steps=max_steps)
-
-
-def _scan_min(y0, ts, G, a, Bp, e_off, sig, thresh, rtol, atol, max_steps, stop_at_steady: bool, solver):
-    """March over the save times ``ts`` (ts[0] = start) one segment at a time, keeping the running
-    minimum of both losses, the index where it was attained and the state one save time before it
-    (for refinement). Only O(state) is carried, so ``vmap`` stays cheap (no saved-trajectory buffer).
-    With ``stop_at_steady`` the march freezes (zero-length segments) once ‖∇L̂‖ ≤ thresh."""
-    li0, ls0 = _losses(y0[0], y0[1], Bp, e_off, sig)
-    done0 = (_grad_norm(y0, G, a) <= thresh) & stop_at_steady
-    carry0 = dict(y=y0, best_i=li0, best_s=ls0, idx_i=jnp.zeros((), _INT), idx_s=jnp.zeros((), _INT),
-                  left_i=y0, left_s=y0, done=done0, idx_end=jnp.where(done0, 0, -1).astype(_INT),
-                  steps=jnp.zeros((), _INT), ok=jnp.array(True))
-
-    def body(c, j):
-        t_cur, t_next = ts[j - 1], ts[j]
-        t1 = jnp.where(c["done"], t_cur, t_next)
-        y1, steps, ok = _segment(c["y"], t_cur, t1, G, a, rtol, atol, max_steps, solver)
-        ok = ok & jnp.all(jnp.isfinite(y1[0])) & jnp.all(jnp.isfinite(y1[1]))
-        li, ls = _losses(y1[0], y1[1], Bp, e_off, sig)
-        live = ~c["done"] & ok
-        new = dict(c)
-        bi = live & (li < c["best_i"])
-        bs = live & (ls < c["best_s"])
-        sel = lambda p, x, z: jax.tree_util.tree_map(lambda u, w: jnp.where(p, u, w), x, z)  # noqa: E731
-        new["best_i"] = jnp.where(bi, li, c["best_i"])
-        new["best_s"] = jnp.where(bs, ls, c["best_s"])
-        new["idx_i"] = jnp.where(bi, j, c["idx_i"])
-        new["idx_s"] = jnp.where(bs, j, c["idx_s"])
-        new["left_i"] = sel(bi, c["y"], c["left_i"])
-        new["left_s"] = sel(bs, c["y"], c["left_s"])
-        new["y"] = sel(live, y1, c["y"])
-        reached = (_grad_norm(y1, G, a) <= thresh) & stop_at_steady
-        new["idx_end"] = jnp.where(live & reached & (c["idx_end"] < 0), j, c["idx_end"])
-        new["done"] = c["done"] | ~ok | (live & reached)
-        new["steps"] = c["steps"] + steps.astype(_INT)
-        new["ok"] = c["ok"] & ok
-        return new, None
-
-    c, _ = jax.lax.scan(body, carry0, jnp.arange(1, ts.shape[0], dtype=_INT))
-    return c
+#: Brackets refined per loss (the lowest estimated minima).
+CANDIDATES = 3
+#: Newton iterations per refined bracket.
+NEWTON_ITERS = 3
+#: Newton polish steps of the t = inf limit and the relative cut-off of the pseudo-inverse.
+LIMIT_NEWTON = 2
+LIMIT_RCOND = 1e-12
+#: Horizon of the solve, in units of tau.
+HORIZON = 1e9
+#: Step budget of the whole solve (every accepted step is saved).
+SOLVE_MAX_STEPS = 8192
+#: Step budget of each refinement segment (inside one accepted step).
+REFINE_MAX_STEPS = 256
+#: Codes of ``where_*``.
+WHERE = {0: "t=0", 1: "interior", 2: "infinity"}
 
 
-def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, grid, rtol, atol, gtol, max_steps, solver):
+def _err(y, Bp, e_off):
+    v, B_S = y
+    return jnp.concatenate([B_S.T @ v, Bp.T @ v]) + e_off
+
+
+def _dloss(y, G, a, Bp, e_off, W):
+    """(L, dL/dt) for L = eᵀWe along the FT field: dL/dt = 2eᵀW ė, ė = [Ḃ_Sᵀv + B_Sᵀv̇; B_pᵀv̇]."""
+    v, B_S = y
+    dv, dB = flows.ft_field(0.0, y, _flow(G, a))
+    e = _err(y, Bp, e_off)
+    de = jnp.concatenate([dB.T @ v + B_S.T @ dv, Bp.T @ dv])
+    We = W @ e
+    return e @ We, 2.0 * (We @ de)
+
+
+def _d2loss(y, G, a, Bp, e_off, W):
+    """(L, L', L'') with L'' the derivative of L' along the field (a Jacobian-vector product)."""
+    f = flows.ft_field(0.0, y, _flow(G, a))
+    (L, d1), (_, d2) = jax.jvp(lambda z: _dloss(z, G, a, Bp, e_off, W), (y,), (f,))
+    return L, d1, d2
+
+
+def _hermite_min(L0, L1, d0, d1, h):
+    """Interior local minimum of the cubic Hermite interpolant on [0, h]: (found, s*, p(s*))."""
+    hs = jnp.where(h > 0, h, 1.0)
+    dL = (L1 - L0) / hs
+    c2 = (3.0 * dL - 2.0 * d0 - d1) / hs
+    c3 = (d0 + d1 - 2.0 * dL) / hs**2
+    A, Bq, C = 3.0 * c3, 2.0 * c2, d0  # p'(s) = A s^2 + Bq s + C
+    disc = Bq * Bq - 4.0 * A * C
+    sq = jnp.sqrt(jnp.maximum(disc, 0.0))
+    qq = -0.5 * (Bq + jnp.where(Bq >= 0, sq, -sq))
+    r1 = jnp.where(A != 0, qq / jnp.where(A != 0, A, 1.0), jnp.inf)
+    r2 = jnp.where(qq != 0, C / jnp.where(qq != 0, qq, 1.0), jnp.where(Bq != 0, -C / jnp.where(Bq != 0, Bq, 1.0), jnp.inf))
+    p = lambda s: L0 + s * (d0 + s * (c2 + s * c3))  # noqa: E731
+    best_found, best_s, best_p = jnp.array(False), 0.5 * hs, jnp.inf
+    for r in (r1, r2):
+        ok = (disc >= 0) & jnp.isfinite(r) & (r > 0) & (r < hs) & (2.0 * c2 + 6.0 * c3 * r > 0) & (h > 0)
+        pv = jnp.where(ok, p(jnp.where(ok, r, 0.0)), jnp.inf)
+        take = ok & (pv < best_p)
+        best_found, best_s, best_p = best_found | ok, jnp.where(take, r, best_s), jnp.where(take, pv, best_p)
+    return best_found, best_s, best_p
+
+
+def _tree_idx(tree, i):
+    return jax.tree_util.tree_map(lambda x: x[i], tree)
+
+
+def _limit_polish(y, G, a, ok):
+    """Minimum-norm Newton steps on ∇L̂ = 0 from the steady state; (y∞, ‖correction‖)."""
+    K, M = y[1].shape
+
+    def loss(z):
+        v, B = z[:K], z[K:].reshape(K, M)
+        r = B.T @ v - a
+        return r @ (G @ r)
+
+    z = jnp.concatenate([y[0], y[1].ravel()])
+    z0 = z
+    for _ in range(LIMIT_NEWTON):
+        g = jax.grad(loss)(z)
+        H = jax.hessian(loss)(z)
+        lam, V = jnp.linalg.eigh(0.5 * (H + H.T))
+        cut = LIMIT_RCOND * jnp.max(jnp.abs(lam))
+        inv = jnp.where(lam > cut, 1.0 / jnp.where(lam > cut, lam, 1.0), 0.0)
+        zn = z - V @ (inv * (V.T @ g))
+        better = ok & jnp.all(jnp.isfinite(zn)) & (jnp.linalg.norm(jax.grad(loss)(zn)) < jnp.linalg.norm(g))
+        z = jnp.where(better, zn, z)
+    return (z[:K], z[K:].reshape(K, M)), jnp.linalg.norm(z - z0)
+
+
+def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps, refine_steps, solver):
     y0 = (v0, BS0)
-    ts = tau * grid
+    fl = _flow(G, a)
     thresh = gtol * jnp.maximum(1.0, _grad_norm(y0, G, a))
-    c = _scan_min(y0, ts, G, a, Bp, e_off, sig, thresh, rtol, atol, max_steps, True, solver)
-    converged = (c["idx_end"] >= 0) & c["ok"]
-    last = ts.shape[0] - 1
-    idx_end = jnp.where(c["idx_end"] >= 0, c["idx_end"], last)
-    out = dict(t_end=jnp.where(converged, ts[idx_end], jnp.inf), converged=converged, ok=c["ok"], steps=c["steps"])
-    li_end, ls_end = _losses(c["y"][0], c["y"][1], Bp, e_off, sig)
-    e_S = c["y"][1].T @ c["y"][0] + e_off[: G.shape[0]]  # Π_S e in U_S coordinates (padded entries are 0)
+    done0 = _grad_norm(y0, G, a) <= thresh
+    t1 = jnp.where(done0, 0.0, HORIZON * tau)
+    ts, ys, n, steps, reached, ok = integrate.solve_steps_to_steady(
+        flows.ft_field, fl, y0, jnp.zeros((), tau.dtype), t1, thresh, rtol, atol, solver=solver, max_steps=max_steps)
+    # all points: t = 0 then every accepted step (inf-filled beyond n)
+    T = jnp.concatenate([jnp.zeros((1,), ts.dtype), ts])
+    Y = jax.tree_util.tree_map(lambda u, w: jnp.concatenate([u[None], w]), y0, ys)
+    N = T.shape[0]
+    valid = jnp.arange(N, dtype=_INT) <= n
+    y_end = _tree_idx(Y, n)
+    ok = (ok | done0) & jnp.all(jnp.isfinite(y_end[0])) & jnp.all(jnp.isfinite(y_end[1]))
+    converged = (reached | done0) & ok
+    Y = jax.tree_util.tree_map(lambda u, w: jnp.where(valid.reshape((-1,) + (1,) * (u.ndim - 1)), u, w[None]), Y,
+                               y_end)  # freeze the tail at the last state (finite values)
+    t_end = T[n]
+    y_inf, corr = _limit_polish(y_end, G, a, converged & ~done0)
+    out = dict(t_end=jnp.where(converged, t_end, jnp.inf), converged=converged, ok=ok, steps=steps.astype(_INT),
+               limit_correction=corr, n_steps_saved=n)
+    e_inf = _err(y_inf, Bp, e_off)
+    e_S = e_inf[: G.shape[0]]  # Π_S e in U_S coordinates (padded entries are 0)
     out["limit_id_subspace"] = jnp.sum(e_S**2)
-    for key, lim in (("identity", li_end), ("sigma", ls_end)):
-        idx, best, left = c[f"idx_{key[0]}"], c[f"best_{key[0]}"], c[f"left_{key[0]}"]
-        at_limit = converged & (idx >= idx_end)
-        # refine twice: on [t_{j-1}, t_{j+1}] (t_{j+1} capped at the steady-state time), then on the
-        # two fine intervals around the fine minimum. A zero-width (dummy) window when the minimum is
-        # at the limit or the previous level found nothing lower.
-        grid_ts, j, j_max = ts, idx, idx_end
-        active = ~at_limit
-        tmin = jnp.where(at_limit, out["t_end"], ts[idx])
-        for _ in range(REFINE_LEVELS):
-            jl = jnp.maximum(j - 1, 0)
-            jr = jnp.minimum(j + 1, j_max)
-            width = jnp.where(active, grid_ts[jr] - grid_ts[jl], 0.0)
-            fine_ts = grid_ts[jl] + width * jnp.linspace(0.0, 1.0, REFINE_POINTS)
-            r = _scan_min(left, fine_ts, G, a, Bp, e_off, sig, thresh, rtol, atol, max_steps, False, solver)
-            fbest = r[f"best_{key[0]}"]
-            jf = r[f"idx_{key[0]}"]
-            better = active & r["ok"] & (fbest < best)
-            tmin = jnp.where(better, fine_ts[jf], tmin)
-            best = jnp.where(better, fbest, best)
-            left = jax.tree_util.tree_map(lambda u, w: jnp.where(better, u, w), r[f"left_{key[0]}"], left)
-            grid_ts, j, j_max, active = fine_ts, jf, REFINE_POINTS - 1, better
-            out["steps"] = out["steps"] + r["steps"]
-        out[f"min_{key}"] = best
-        out[f"tmin_{key}"] = tmin
-        out[f"at_limit_{key}"] = at_limit
-        out[f"limit_{key}"] = lim
+    Ws = jnp.stack([jnp.eye(sig.shape[0], dtype=sig.dtype), sig])  # (identity, sigma)
+    h = T[1:] - T[:-1]
+    bvalid = valid[1:] & (h > 0)
+
+    def scan_loss(W):
+        """Step values, the best step point and the CANDIDATES best brackets of one loss."""
+        Lv, dLv = jax.vmap(lambda y: _dloss(y, G, a, Bp, e_off, W))(Y)
+        Lv = jnp.where(valid, Lv, jnp.inf)
+        found, s_est, p_est = jax.vmap(_hermite_min)(Lv[:-1], Lv[1:], dLv[:-1], dLv[1:], jnp.where(bvalid, h, 0.0))
+        found = found & bvalid
+        _, cand = jax.lax.top_k(-jnp.where(found, p_est, jnp.inf), CANDIDATES)
+        jbest = jnp.argmin(Lv)
+        return Lv[jbest], T[jbest], cand, found[cand], s_est[cand]
+
+    best0, tbest0, cand, active, s0 = jax.vmap(scan_loss)(Ws)  # (2,), (2,), (2, C) ...
+
+    def refine(W, j, act, s_init):
+        """NEWTON_ITERS Newton iterations on dL/dt = 0 inside bracket j; the best achieved (L, t) and steps."""
+        yj, tj = _tree_idx(Y, j), T[j]
+        hj = jnp.where(act, h[j], 0.0)
+
+        def body(_, c):
+            s, best, tb, nst = c
+            y_s, st, okr = integrate.advance(flows.ft_field, fl, yj, tj, tj + s, rtol, atol, solver=solver,
+                                             max_steps=refine_steps)
+            Ls, d1, d2 = _d2loss(y_s, G, a, Bp, e_off, W)
+            good = act & okr & jnp.isfinite(Ls)
+            take = good & (Ls < best)
+            s_new = jnp.where(d2 > 0, s - d1 / jnp.where(d2 > 0, d2, 1.0), s)
+            s_next = jnp.clip(jnp.where(good & jnp.isfinite(s_new), s_new, s), 0.0, hj)
+            return (s_next, jnp.where(take, Ls, best), jnp.where(take, tj + s, tb),
+                    nst + jnp.where(act, st, 0).astype(_INT))
+
+        init = (jnp.where(act, s_init, 0.0), jnp.asarray(jnp.inf, T.dtype), jnp.asarray(jnp.inf, T.dtype),
+                jnp.zeros((), _INT))
+        _, best, tb, nst = jax.lax.fori_loop(0, NEWTON_ITERS, body, init)
+        return best, tb, nst
+
+    C = CANDIDATES
+    rb, rt, rs = jax.vmap(refine)(jnp.repeat(Ws, C, axis=0), cand.reshape(-1), active.reshape(-1), s0.reshape(-1))
+    rb, rt = rb.reshape(2, C), rt.reshape(2, C)
+    out["steps"] = out["steps"] + jnp.sum(rs).astype(_INT)
+    for i, key in enumerate(("identity", "sigma")):
+        W = Ws[i]
+        jr = jnp.argmin(rb[i])
+        take = rb[i, jr] < best0[i]
+        best = jnp.where(take, rb[i, jr], best0[i])
+        tbest = jnp.where(take, rt[i, jr], tbest0[i])
+        L_inf = e_inf @ (W @ e_inf)
+        at_inf = converged & ~done0 & (L_inf <= best)  # a stationary start is "t=0"
+        L_fin = best
+        best = jnp.where(at_inf, L_inf, best)
+        where = jnp.where(at_inf, 2, jnp.where(tbest == 0.0, 0, 1)).astype(_INT)
+        out[f"min_{key}"] = jnp.sqrt(jnp.maximum(best, 0.0))
+        out[f"tmin_{key}"] = jnp.where(at_inf, t_end, tbest)
+        out[f"where_{key}"] = where
+        out[f"at_limit_{key}"] = at_inf
+        out[f"limit_{key}"] = jnp.sqrt(jnp.maximum(L_inf, 0.0))
+        out[f"min_finite_{key}"] = jnp.sqrt(jnp.maximum(L_fin, 0.0))
     return out
 
 
-@partial(jax.jit, static_argnames=("max_steps", "solver"))
-def observe_packed(G, a, v0, BS0, Bp, e_off, sig, tau, grid, rtol, atol, gtol, *, max_steps=SEGMENT_MAX_STEPS,
-                   solver="kvaerno5"):
+@partial(jax.jit, static_argnames=("max_steps", "refine_steps", "solver"))
+def observe_packed(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, *, max_steps=SOLVE_MAX_STEPS,
+                   refine_steps=REFINE_MAX_STEPS, solver="kvaerno5"):
     r"""The whole observation for a packed batch (leading axis); pure, jitted, vmapped.
 
-    Returns per problem ``min_identity``, ``tmin_identity``, ``min_sigma``, ``tmin_sigma``,
-    ``at_limit_*``, ``limit_*`` (values at the steady state), ``limit_id_subspace`` (ID-subspace loss
-    :math:`\|\Pi_Se\|^2` at the steady state), ``t_end`` (time the steady state was reached, inf if
-    not), ``converged``, ``ok`` (no solver failure) and ``steps``.
+    Returns per problem ``min_identity``, ``tmin_identity``, ``where_identity`` (0 t=0, 1 interior,
+    2 infinity: :data:`WHERE`), the same for ``sigma``; ``at_limit_*`` (minimum at t = ∞; ``tmin`` is
+    then the time the steady state was reached), ``limit_*`` (√L at the polished limit), ``min_finite_*`` (minimum over the finite times
+    only), ``limit_id_subspace`` (ID-subspace loss :math:`\|\Pi_Se\|^2` at the limit),
+    ``limit_correction`` (norm of the limit's Newton polish), ``t_end`` (time the steady state was
+    reached, inf if not), ``converged``, ``ok`` (no solver failure), ``steps`` and ``n_steps_saved``.
     """
     run = jax.vmap(_observe_one, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None, None, None, None, None))
-    return run(G, a, v0, BS0, Bp, e_off, sig, tau, grid, rtol, atol, gtol, max_steps, solver)
+    return run(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps, refine_steps, solver)
 
 
 def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: float = RTOL, atol: float = ATOL,
@@ -246,11 +339,10 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
 
 
 def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, atol=ATOL, gtol=GTOL, progress=None,
-                   solver="kvaerno5", max_steps=SEGMENT_MAX_STEPS) -> dict:
+                   solver="kvaerno5", max_steps=SOLVE_MAX_STEPS) -> dict:
     """:func:`observe` on already packed arrays (see :func:`pack`)."""
     n = packed["G"].shape[0]
     bs = int(batch_size)
-    grid = jnp.asarray(base_grid())
     tol = [jnp.asarray(float(x)) for x in (rtol, atol, gtol)]
     keys = ("G", "a", "v0", "BS0", "Bp", "e_off", "sig", "tau")
     chunks = []
@@ -258,7 +350,7 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
         idx = np.arange(start, min(start + bs, n))
         pad = np.concatenate([idx, np.full(bs - idx.size, idx[-1])])
         args = [jnp.asarray(packed[k][pad]) for k in keys]
-        res = observe_packed(*args, grid, *tol, solver=solver, max_steps=max_steps)
+        res = observe_packed(*args, *tol, solver=solver, max_steps=max_steps)
         chunks.append({k: np.asarray(v)[: idx.size] for k, v in res.items()})
         if progress is not None:
             progress(idx.size)

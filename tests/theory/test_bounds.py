@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.linalg
 import scipy.optimize
 
 from lpft_theory.theory import reference
@@ -181,3 +182,106 @@ def test_adversarial_bound_matches_theory():
             bj = float(adversarial.bound_jax(theta, m, jnp.asarray(st == "final-thm-3.3"), 0.5))
             if np.isfinite(b.value):
                 assert bj == pytest.approx(b.value, rel=1e-9, abs=1e-12)
+
+
+def _haar(rng, k):
+    q, r = np.linalg.qr(rng.standard_normal((k, k)))
+    return q * np.sign(np.diag(r))
+
+
+def _bound_with_U(p, U, ing, st):
+    """The statement's bound with the representative (U B*, U v*): only v0·Uv* changes (computed here)."""
+    vs, v0 = np.asarray(p.v_star), np.asarray(p.v0)
+    q = float(v0 @ (U @ vs)) ** 2 - float(vs @ vs) ** 2
+    if st == "submission-thm-3.1":
+        return theory.bound_formula(ing["cos_theta_k"], ing["k"], math.sqrt(q) if q >= 0 else math.nan,
+                                    ing["w_star_norm"], ing["eps"], 1.0)
+    return theory.bound_formula(ing["cos_theta_max"], ing["k"], math.sqrt(abs(q)), ing["w_star_norm"], ing["eps"],
+                                ing["sigma_min"])
+
+
+def _with_U(p, U):
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    q = eqx.tree_at(lambda z: z.B_star, p, jnp.asarray(U @ np.asarray(p.B_star)))
+    return eqx.tree_at(lambda z: z.v_star, q, jnp.asarray(U @ np.asarray(p.v_star)))
+
+
+@pytest.mark.parametrize("k, head_scale", [(2, 0.3), (2, 3.0), (3, 1.5)])
+def test_bound_frame_range_against_sampling_over_O_k(k, head_scale):
+    """min/max over U ∈ O(k) of the bound: a fine sweep of O(2) (rotations and reflections) or Haar
+    samples plus local optimisation for O(3) must stay inside the derived range and reach both ends."""
+    rng = np.random.default_rng(k)
+    p = Problem.random(10 + k, d=12, k=k, m=4, n=8, eps=0.02, head="random", head_scale=head_scale,
+                       w_star_norm=0.8, sigma_ood="anisotropic")
+    ing = theory.bound_ingredients(p)
+    rng_ = theory.bound_frame_range(p, ing)
+    # the shortcut (only v0·Uv* changes) agrees with the full bound on transformed problems
+    for _ in range(3):
+        U = _haar(rng, k)
+        for st in theory.STATEMENTS:
+            full = theory.ft_lower_bound(_with_U(p, U), st).value
+            short = _bound_with_U(p, U, ing, st)
+            assert (math.isnan(full) and math.isnan(short)) or full == pytest.approx(short, rel=1e-9, abs=1e-12)
+    if k == 2:
+        th = np.linspace(0, 2 * np.pi, 20001)
+        Us = [np.array([[c, -s], [s, c]]) for c, s in zip(np.cos(th), np.sin(th))]
+        Us += [np.array([[c, s], [s, -c]]) for c, s in zip(np.cos(th), np.sin(th))]
+    else:
+        Us = [_haar(rng, k) for _ in range(1000)]
+    for st in theory.STATEMENTS:
+        vals = np.array([_bound_with_U(p, U, ing, st) for U in Us])
+        r = rng_[st]
+        fin = vals[np.isfinite(vals)]
+        if not np.isfinite(r["max"]):
+            assert fin.size == 0
+            continue
+        scale = max(abs(r["min"]), abs(r["max"]), 1e-12)
+        assert fin.min() >= r["min"] - 1e-9 * scale and fin.max() <= r["max"] + 1e-9 * scale
+        if k == 2:  # refine the sweep's extremes in θ (bounded Brent) for both families of O(2)
+            n = th.size
+            fams = (lambda t: np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]]),
+                    lambda t: np.array([[np.cos(t), np.sin(t)], [np.sin(t), -np.cos(t)]]))
+            for sign, target in ((1.0, r["min"]), (-1.0, r["max"])):
+                best = np.inf
+                for f, part in zip(fams, (vals[:n], vals[n:])):
+                    obj = lambda t: sign * np.nan_to_num(_bound_with_U(p, f(t), ing, st), nan=sign * 1e9)  # noqa: E731
+                    j = int(np.argmin(sign * np.nan_to_num(part, nan=sign * np.inf)))
+                    res = scipy.optimize.minimize_scalar(obj, bounds=(th[max(j - 1, 0)], th[min(j + 1, n - 1)]),
+                                                         method="bounded", options={"xatol": 1e-15})
+                    best = min(best, res.fun, obj(th[j]))
+                assert sign * best == pytest.approx(target, rel=1e-5, abs=1e-9)
+        else:  # optimise from the best samples over SO(3) x {±1} via the exponential map
+            for sign, target in ((1.0, r["max"]), (-1.0, r["min"])):
+                j = int(np.argmax(sign * np.nan_to_num(vals, nan=-sign * np.inf)))
+                U0 = Us[j]
+
+                def obj(a):
+                    A = np.array([[0, -a[0], -a[1]], [a[0], 0, -a[2]], [a[1], a[2], 0]])
+                    v = _bound_with_U(p, U0 @ scipy.linalg.expm(A), ing, st)
+                    return -sign * v if np.isfinite(v) else 1e9
+
+                res = scipy.optimize.minimize(obj, np.zeros(3), method="Nelder-Mead",
+                                              options=dict(xatol=1e-10, fatol=1e-14, maxiter=4000))
+                assert -sign * res.fun == pytest.approx(target, rel=1e-5, abs=1e-9)
+
+
+def test_bound_frame_range_k1_is_one_value_and_the_B0_frame_example():
+    p = _toy(a=0.3, v0=-3.0, w1=2.0)
+    r = theory.bound_frame_range(p)
+    for st in theory.STATEMENTS:
+        assert r[st]["min"] == pytest.approx(r[st]["max"], rel=1e-14)
+        assert r[st]["given"] == pytest.approx(theory.ft_lower_bound(p, st).value, rel=1e-14)
+    # docs/theory.md §4.3: eps = 0, B0 = U B*, v0 = U v* (B0's optimal head): L_ood = 0 at t = 0, the
+    # bound in B0's frame is 0, but other representatives claim a positive error
+    q = Problem.random(3, d=10, k=2, m=3, n=6, eps=0.0, w_star_norm=0.9)
+    al = theory.align_representative(q)
+    import equinox as eqx
+
+    q = eqx.tree_at(lambda z: z.v0, q, al.v_star)
+    r = theory.bound_frame_range(q)["final-thm-3.3"]
+    assert r["frame_B0"] == pytest.approx(0.0, abs=1e-12) and r["min"] == pytest.approx(0.0, abs=1e-12)
+    assert r["max"] > 1e-3
+    fin = next(x for x in theory.check_problem(q) if x["statement"] == "final-thm-3.3")
+    assert fin["observed"] <= 1e-10 and fin["where"] == "t=0"

@@ -113,3 +113,33 @@ def test_committed_violation_replays_and_is_confirmed_by_reference():
     ref = reference.reference_min_ood(p)
     assert ref["min_sigma"] < fin["bound"] - fin["tolerance"]
     assert ref["min_sigma"] == pytest.approx(fin["observed"], rel=1e-7)
+
+
+def test_interior_minimum_case_is_a_violation_through_the_cli(capsys):
+    """problems/interior_min_k1.npz (k = 1, ε = 0, head −2.30 v*): √L_ood dips below the final bound at a
+    finite time and rises to a limit above it. check-bound must report the interior minimum and
+    holds: false; the independent DOP853 reference (every local minimum of its dense output refined)
+    finds the same dip."""
+    path = os.path.join(ROOT, "problems", "interior_min_k1.npz")
+    obj = _json_run(capsys, ["check-bound", "--problem", path, "--json"])
+    fin = next(r for r in obj["results"] if r["statement"] == "final-thm-3.3")
+    assert fin["applies"] and fin["holds"] is False and fin["where"] == "interior"
+    assert 0 < fin["t_min"] < math.inf and "every accepted step" in fin["certified_by"]
+    ref = reference.reference_min_ood(Problem.load(path), rtol=1e-12, atol=1e-15)
+    assert ref["where_sigma"] == "interior"
+    assert ref["min_sigma"] < fin["bound"] - fin["tolerance"] < ref["limit_sigma"]  # dip below, limit above
+    assert fin["observed"] == pytest.approx(ref["min_sigma"], rel=1e-8)
+    assert fin["t_min"] == pytest.approx(ref["tmin_sigma"], rel=1e-4)
+    # the frame range: k = 1, so every representative gives the same bound
+    fr = fin["bound_frame_range"]
+    assert fr["min"] == pytest.approx(fr["max"], rel=1e-12) and fr["frame_B0"] == pytest.approx(fin["bound"], rel=1e-12)
+
+
+def test_text_output_reports_where_and_frame_range(tmp_path, capsys):
+    path = str(tmp_path / "toy.npz")
+    _toy(path)
+    rc = cli.main(["check-bound", "--problem", path])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "(infinity)" in out or "(interior)" in out or "(t=0)" in out
+    assert "bound over representatives (U B*, U v*), U in O(k)" in out and "every accepted step" in out
