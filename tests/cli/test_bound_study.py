@@ -1,0 +1,69 @@
+"""``lpft-theory bound-study``: --k1, --json, --report, --quick, --no-progress, --trials, --seed, bad input."""
+
+import json
+import math
+
+import numpy as np
+
+from lpft_theory.cli.main import main
+from lpft_theory.problem import Problem
+from lpft_theory.theory import bounds, k1, reference
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_k1_json_report(tmp_path, capsys):
+    rep = tmp_path / "rep"
+    code, out, err = run_cli(capsys, "bound-study", "--k1", "--quick", "--json", "--report", str(rep), "--seed", "1")
+    assert code == 0, err
+    d = json.loads(out)
+    assert isinstance(d["worst_ratio"], float) and set(d["argmin"]) >= {"v0", "v_star", "s", "c"}
+    # the worst case is below the t = inf infimum 1/2 only if the minimum is interior; at t = inf it is > 1/2
+    assert d["worst_ratio_t_inf"] > 0.5
+    assert d["reference"]["confirmed"] and d["reference"]["relative_difference"] <= 1e-8
+    for f in ("study.json", "k1_tightness.png", "k1_tightness.pdf", "k1_tightness.json", "k1_worst_case.npz"):
+        assert (rep / f).exists(), f
+    # the saved problem replays: the bound of the package, an independent reference integration
+    p = Problem.load(rep / "k1_worst_case.npz")
+    b = bounds.ft_lower_bound(p, "final-thm-3.3").value
+    ref = reference.reference_min_ood(p, gtol=1e-12)["min_identity"]
+    assert math.isclose(ref / b, d["worst_ratio"], rel_tol=1e-7)
+    # the closed-form t = inf value of the case is consistent with the limit of the problem
+    lim = k1.limit_of_problem(p)
+    assert lim["ood_identity"] >= ref * (1 - 1e-9)
+
+
+def test_k1_text(capsys):
+    code, out, err = run_cli(capsys, "bound-study", "--k1", "--quick", "--no-progress")
+    assert code == 0, err
+    assert "infimum of observed/bound = 1/2" in out and "failure region" in out and "confirmed" in out
+
+
+def test_general_k_quick(tmp_path, capsys):
+    rep = tmp_path / "g"
+    code, out, err = run_cli(capsys, "bound-study", "--trials", "8", "--seed", "0", "--no-progress", "--json",
+                             "--report", str(rep))
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["trials"] == 8 and d["label"].startswith("empirical")
+    for st, e in d["statements"].items():
+        if e["constant"] is not None:
+            assert e["constant"] > 0
+    assert (rep / "study.json").exists()
+    code, out, err = run_cli(capsys, "bound-study", "--trials", "4", "--no-progress")
+    assert code == 0 and "empirical finding" in out
+
+
+def test_bad_input(tmp_path, capsys):
+    f = tmp_path / "file"
+    f.write_text("x")
+    for argv, field in ((["--k1", "--trials", "3"], "--trials"), (["--trials", "0"], "--trials"),
+                        (["--seed", "-1"], "--seed"), (["--k1", "--report", str(f)], "--report")):
+        code, out, err = run_cli(capsys, "bound-study", *argv)
+        assert code == 2, argv
+        assert field in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
