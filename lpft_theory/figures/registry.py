@@ -100,9 +100,9 @@ FIGURES = by_name((
     FigureSpec(
         "k1_tightness", tightness.compute_k1_tightness, tightness.plot_k1_tightness,
         "**How tight the FT lower bound is, k = 1, ε = 0** (Σ = I; `docs/theory.md` §9): observed / bound over "
-        "v₀/v\* and ‖w\*‖ for three values of s = ‖Π_S b₀‖; top: t = ∞ (closed form), bottom: min over t (isotropic inputs).\n"
+        "v₀/v\\* and ‖w\\*‖ for three values of s = ‖Π_S b₀‖; top: t = ∞ (closed form), bottom: min over t (isotropic inputs).\n"
         "Hatched, inside the red contour: the bound fails. At t = ∞ the ratio never drops to 1/2 (its infimum, "
-        "approached as ‖w\*‖ → 0, s → 1, v₀ → v\*)."),
+        "approached as ‖w\\*‖ → 0, s → 1, v₀ → v\\*)."),
 ))
 
 

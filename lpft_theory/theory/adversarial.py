@@ -18,6 +18,14 @@ never manufactures a violation. Every final candidate is re-evaluated by the ful
 (:func:`lpft_theory.theory.bounds.check_problem`) and, if it looks violating, by the independent
 full-dimensional reference (:func:`lpft_theory.theory.reference.confirm`, DOP853, rtol 1e-11):
 only then is it reported as a confirmed violation, otherwise "unconfirmed".
+
+Strengthened (issue 11): the surrogate's step budget is :data:`SURROGATE_MAX_STEPS` = 65536 per solve (was
+16384), every step whose surrogate solve fails is counted (``failed_steps``) and every start that never
+got a successful evaluation is reported (``failed_starts`` in :func:`summarize`) instead of silently
+stopping; and with ``k1_start=True`` each statement gets one more start inside the k = 1, ε = 0 failure
+region derived in ``docs/theory.md`` §9.3 (:data:`K1_START`, built by
+:func:`lpft_theory.theory.study.k1_problem`), so that the search also finds violations of the final
+statement. :func:`summarize` reports the best ratio observed/bound beside the k = 1 infimum 1/2 (t = ∞).
 """
 
 from __future__ import annotations
@@ -43,9 +51,13 @@ SHAPES = ([12, 2, 4, 8], [8, 1, 3, 6])
 #: Surrogate grid (units of τ): explicit Tsit5 differentiates robustly (the implicit solver's backward
 #: pass can hit singular Newton systems); the horizon is bounded so that stiff problems stay affordable.
 SURROGATE_GRID = np.concatenate([[0.0], np.logspace(-2, 6, 41)])
-SURROGATE_MAX_STEPS = 16384
+SURROGATE_MAX_STEPS = 65536
 #: Starts: the most nearly violating of POOL_FACTOR x starts campaign draws (screened by the observer).
 POOL_FACTOR = 8
+#: (v0, v*, s) of the k = 1 start: inside the t = ∞ failure region of docs/theory.md §9.3 (ratio ≈ 0.56 there).
+K1_START = (-0.0525, 0.05, 0.99)
+#: The k = 1, ε = 0 infimum of observed/bound at t = ∞ (docs/theory.md §9.3), for comparison in summaries.
+K1_INFIMUM = 0.5
 
 
 def _orthonormal_rows(A):
@@ -163,13 +175,14 @@ def to_problem(theta, m, Z, sigma, identity_sigma: bool) -> Problem:
 
 
 def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False, steps=None,
-               progress: bool = True) -> dict:
+               progress: bool = True, k1_start: bool = True) -> dict:
     """Gradient ascent (Adam) on the relative gap from ``starts`` starts per statement (the most nearly
     violating of ``POOL_FACTOR``·starts screened campaign draws, alternating over :data:`SHAPES`);
     returns all final candidates with their full-observer and reference verdicts."""
     steps = (QUICK_STEPS if quick else DEFAULT_STEPS) if steps is None else steps
     t0 = time.time()
-    jobs = [(st, i) for st in theory.STATEMENTS for i in range(starts)]
+    n_all = starts + (1 if k1_start else 0)
+    jobs = [(st, i) for st in theory.STATEMENTS for i in range(n_all)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -184,9 +197,16 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
                 pools[(st, j)] = _pool(s, shape, st, POOL_FACTOR * n_here)
     cands = []
     for st, i in jobs:
-        shape = SHAPES[i % len(SHAPES)]
-        s = i // len(SHAPES)
-        theta, m, Z, sigma = _start(pools[(st, i % len(SHAPES))][s])
+        if i >= starts:  # the k = 1 start from the derived failure region
+            from .study import k1_problem
+
+            p_start = k1_problem(*K1_START)
+            shape, s = [int(p_start.d), 1, 3, int(p_start.n)], -1
+        else:
+            shape = SHAPES[i % len(SHAPES)]
+            s = i // len(SHAPES)
+            p_start = pools[(st, i % len(SHAPES))][s]
+        theta, m, Z, sigma = _start(p_start)
         identity = bool(np.allclose(np.asarray(sigma), np.eye(sigma.shape[0])))
         smin = float(np.linalg.eigvalsh(np.asarray(sigma))[0])
         final = jnp.asarray(st == "final-thm-3.3")
@@ -197,6 +217,7 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
         vel = jax.tree_util.tree_map(jnp.zeros_like, theta)
         best = (-np.inf, theta, None)
         history = []
+        failed_steps = 0
         for it in range(steps):
             try:
                 val, (b, obs, ok), g = jax.block_until_ready(objective_and_grad(theta, m, Z, sigma, smin, final))
@@ -208,6 +229,7 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
                 bar.update(1)
             good = bool(ok) and np.isfinite(val) and g is not None and all(
                 bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(g))
+            failed_steps += 0 if bool(ok) and g is not None else 1
             if good and val > best[0]:
                 best = (val, theta, g)
             else:  # backtrack
@@ -221,7 +243,8 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
             theta = {key: best[1][key] + lr[key] * (mom[key] / c1) / (jnp.sqrt(vel[key] / c2) + 1e-30)
                      for key in best[1]}
         cands.append(dict(statement=st, start=i, seed=s, shape=shape, surrogate_gap=best[0], history=history,
-                          theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity))
+                          theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity, failed_steps=failed_steps,
+                          failed_start=best[2] is None, k1_start=i >= starts))
     if bar is not None:
         bar.close()
     results = []
@@ -243,7 +266,8 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
                             observed=row["observed"], margin=row["margin"], applies=row["applies"],
                             relative_gap=(None if row["bound"] is None else (row["bound"] - row["observed"]) /
                                           row["observed"]),
-                            status=status, reference_observed=row.get("reference_observed"), problem=p))
+                            status=status, reference_observed=row.get("reference_observed"), problem=p,
+                            failed_steps=c["failed_steps"], failed_start=c["failed_start"], k1_start=c["k1_start"]))
     return dict(results=results, elapsed_s=time.time() - t0, starts=starts, steps=steps, seed=seed)
 
 
@@ -261,6 +285,11 @@ def summarize(result: dict) -> dict:
             starts=len(rs), applicable_finals=len(rs_ok),
             confirmed_violations=sum(r["status"] == "confirmed violation" for r in rs),
             unconfirmed=sum(r["status"] == "unconfirmed" for r in rs),
+            failed_starts=sum(bool(r.get("failed_start")) for r in rs),
+            failed_steps=sum(int(r.get("failed_steps", 0)) for r in rs),
+            best_ratio_observed_over_bound=(None if not rs_ok or rs_ok[0]["relative_gap"] <= -1 else
+                                            1.0 / (1.0 + rs_ok[0]["relative_gap"])),
+            k1_infimum_t_inf=K1_INFIMUM,
             best=None if not rs_ok else {k: rs_ok[0][k] for k in ("start", "seed", "shape", "bound", "observed",
                                                                   "margin", "relative_gap", "status",
                                                                   "reference_observed")})

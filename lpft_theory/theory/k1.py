@@ -36,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 ARC_GRID = 4001
+ZOOM_LEVELS = 4
 
 
 def _f(x):
@@ -194,7 +195,7 @@ def _arc_states(p, delta, x_sign):
     return v, rho
 
 
-def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID):
+def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID, zoom: int = ZOOM_LEVELS):
     r"""min over t ≥ 0 of √L_ood along FT for k = 1, ε = 0 and isotropic inputs (G = gI), exactly (§9.4).
 
     The trajectory is the arc of the hyperbola :math:`v^2 - \rho^2 = v_0^2 - s^2` on which
@@ -203,11 +204,12 @@ def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID):
     :math:`L_{ood} = [p - v_\star s,\ v - v_\star]\,M\,[\cdot]^\top` with
     :math:`M = [[\hat\beta_0^\top\Sigma\hat\beta_0,\ \hat\beta_0^\top\Sigma b_\perp],[\cdot,\ b_\perp^\top\Sigma b_\perp]]`
     (Σ = I: M = diag(1, c²)). The minimum over p is taken on a ``grid``-point grid (uniform in p and
-    geometric towards the end) refined by a bounded scalar minimisation; the end point uses the
+    geometric towards the end), zoomed :data:`ZOOM_LEVELS` times (2001 points around the grid minimum) and refined by a bounded scalar minimisation; the end point uses the
     cancellation-free limit of :func:`limit_scalars`. g only rescales time, so it does not enter.
 
     Arguments:
-        v0, v_star, s: scalars (v_star in B₀'s frame, s ∈ (0, 1)); M: 2×2 array or None (Σ = I).
+        v0, v_star, s: scalars (v_star in B₀'s frame, s ∈ (0, 1)); M: 2×2 array or None (Σ = I);
+            grid, zoom: grid size and number of zoom levels.
     Returns:
         dict: ``min`` (√L_ood), ``p_min``, ``v_min`` (head at the minimum), ``at_limit`` (bool),
         ``limit`` (√L_ood(∞)), ``v_inf``.
@@ -241,15 +243,24 @@ def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID):
         return dict(min=limit, p_min=p1, v_min=float(lim["v_inf"]), at_limit=True, limit=limit,
                     v_inf=float(lim["v_inf"]))
     frac = np.unique(np.concatenate([np.linspace(0.0, 1.0, grid), 1.0 - np.geomspace(1e-14, 1.0, grid)]))
-    frac = frac[(frac >= 0) & (frac < 1)]
+    frac = frac[(frac >= 0) & (frac < 1)]  # the end point is the limit, handled below
     ps = p0 + span * frac
     vals = err(ps)
     j = int(np.argmin(vals))
     best, pbest = float(vals[j]), float(ps[j])
     lo, hi = ps[max(j - 1, 0)], ps[min(j + 1, ps.size - 1)]
+    for _ in range(zoom):  # zoom: the minimum can be very flat in p
+        if hi == lo:
+            break
+        fine = np.linspace(lo, hi, 2001)
+        fv = err(fine)
+        jj = int(np.argmin(fv))
+        if fv[jj] < best:
+            best, pbest = float(fv[jj]), float(fine[jj])
+        lo, hi = fine[max(jj - 1, 0)], fine[min(jj + 1, fine.size - 1)]
     if hi != lo:
         res = scipy.optimize.minimize_scalar(lambda q: float(err(q)), bounds=(min(lo, hi), max(lo, hi)),
-                                             method="bounded", options=dict(xatol=1e-15 * max(abs(lo), abs(hi), 1e-300)))
+                                             method="bounded", options=dict(xatol=1e-16 * max(abs(lo), abs(hi), 1e-300)))
         if res.fun < best:
             best, pbest = float(res.fun), float(res.x)
     at_limit = bool(limit <= best)
@@ -259,10 +270,10 @@ def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID):
     return dict(min=best, p_min=pbest, v_min=v_min, at_limit=at_limit, limit=limit, v_inf=float(lim["v_inf"]))
 
 
-def arc_min_ratio(v0, v_star, s):
+def arc_min_ratio(v0, v_star, s, **kwargs):
     r"""min over t of observed/bound for k = 1, ε = 0, isotropic inputs, Σ = I (§9.4): ``arc_min_ood``
-    divided by c·:func:`bound_over_c`. Returns (ratio, dict of :func:`arc_min_ood`)."""
-    r = arc_min_ood(v0, v_star, s)
+    divided by c·:func:`bound_over_c` (``kwargs`` go to :func:`arc_min_ood`). Returns (ratio, dict of :func:`arc_min_ood`)."""
+    r = arc_min_ood(v0, v_star, s, **kwargs)
     c = np.sqrt(max(1.0 - float(s) ** 2, 0.0))
     return r["min"] / (c * float(bound_over_c(v0, v_star))), r
 

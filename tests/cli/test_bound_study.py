@@ -43,7 +43,22 @@ def test_k1_text(capsys):
     assert "infimum of observed/bound = 1/2" in out and "failure region" in out and "confirmed" in out
 
 
-def test_general_k_quick(tmp_path, capsys):
+def _one_shape(monkeypatch):
+    """The campaign restricted to one small shape (one compilation), so the end-to-end run stays short."""
+    from lpft_theory.theory import campaign
+
+    real = campaign.load_grid
+
+    def small(path=None):
+        g = real(path)
+        g["shapes"] = [[8, 1, 2, 4]]
+        return g
+
+    monkeypatch.setattr(campaign, "load_grid", small)
+
+
+def test_general_k_quick(tmp_path, capsys, monkeypatch):
+    _one_shape(monkeypatch)
     rep = tmp_path / "g"
     code, out, err = run_cli(capsys, "bound-study", "--trials", "8", "--seed", "0", "--no-progress", "--json",
                              "--report", str(rep))
@@ -67,3 +82,35 @@ def test_bad_input(tmp_path, capsys):
         assert code == 2, argv
         assert field in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_quick_flag_general(capsys, monkeypatch):
+    _one_shape(monkeypatch)
+    from lpft_theory.cli import bound_study
+
+    monkeypatch.setattr(bound_study, "QUICK_TRIALS", 3)
+    code, out, err = run_cli(capsys, "bound-study", "--quick", "--no-progress", "--json")
+    assert code == 0, err
+    assert json.loads(out)["trials"] == 3
+
+
+def test_empirical_constant_is_the_minimum_ratio():
+    """study.empirical_constant on a hand-made campaign result: the constant is min observed/bound over the
+    applicable, non-vacuous rows, the reference value replacing the observed one where present."""
+    from lpft_theory.theory import study
+
+    def row(obs, b, applies=True, vacuous=False, ref=None, k=1):
+        r = {f"ing_{n}": 0.1 for n in ("eps", "w_star_norm", "cos_theta_max", "phi_final")}
+        r["ing_k"] = k
+        for st in bounds.STATEMENTS:
+            r[st] = dict(observed=obs, bound=b, applies=applies, vacuous=vacuous)
+            if ref is not None:
+                r[st]["reference_observed"] = ref
+        return r
+
+    rows = [row(2.0, 1.0), row(0.9, 1.0, ref=0.8, k=2), row(0.1, 1.0, applies=False), row(0.0, -1.0, vacuous=True)]
+    out = study.empirical_constant(dict(rows=rows, seed=0))
+    for st in bounds.STATEMENTS:
+        e = out["statements"][st]
+        assert e["constant"] == 0.8 and e["non_vacuous"] == 2 and e["below_one"] == 1
+        assert [x["min_ratio"] for x in e["tightness"]["k"]] == [2.0, 0.8]
