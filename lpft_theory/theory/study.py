@@ -127,7 +127,7 @@ def k1_worst(quick: bool = False, seed: int = 0) -> dict:
     return out
 
 
-def k1_problem(v0, v_star, s, g: float = 2.0, d: int = 7, m: int = 3):
+def k1_problem(v0, v_star, s, g: float = 2.0, d: int = 10, m: int = 3):
     r"""The k = 1, ε = 0 Problem with isotropic inputs G = gI (S = first m axes, n = 2m), Σ = I,
     b₀ = s e₁ + c e_{m+1}, w* = v* b₀ and head v₀; in both statements' regimes (k < n < d, m + k < d)."""
     from ..problem import Problem

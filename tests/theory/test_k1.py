@@ -139,3 +139,22 @@ def test_rejects_wrong_shapes():
         k1.scalars_of_problem(Problem.random(seed=0, d=9, k=1, m=3, eps=0.1))
     with pytest.raises(ValueError, match="s must"):
         k1.arc_min_ood(0.1, 1.0, 0.0)
+
+
+@pytest.mark.parametrize("name,interior", [("violation_both-statements_k1_eps0_small_wstar.npz", False),
+                                           ("violation_both-statements_k1_eps0_interior_min.npz", True),
+                                           ("violation_both-statements_k1_eps0_worst_found.npz", True)])
+def test_saved_k1_violations_replay(name, interior):
+    """The saved k = 1, ε = 0 cases violate both statements by the reference integrator, at the value the
+    closed form (t = inf) or the arc minimum (interior) predicts."""
+    from lpft_theory.data import problem_path
+
+    p = Problem.load(problem_path(name))
+    sc = k1.scalars_of_problem(p)
+    ref = reference.reference_min_ood(p, gtol=1e-12)
+    arc = k1.arc_min_ood(sc["v0"], sc["v_star"], sc["s"])
+    assert abs(arc["min"] - ref["min_identity"]) <= 1e-8 * ref["min_identity"] + 1e-12
+    assert arc["at_limit"] is (not interior)
+    for st in bounds.STATEMENTS:
+        b = bounds.ft_lower_bound(p, st)
+        assert b.applies and ref["min_identity"] < b.value - bounds.violation_tolerance(b.value, ref["min_identity"], 0.01)
