@@ -20,7 +20,8 @@ full-dimensional reference (:func:`lpft_theory.theory.reference.confirm`, DOP853
 only then is it reported as a confirmed violation, otherwise "unconfirmed".
 
 Strengthened (issue 11): the surrogate's step budget is :data:`SURROGATE_MAX_STEPS` = 65536 per solve (was
-16384), every step whose surrogate solve fails is counted (``failed_steps``) and every start that never
+16384) and a step whose explicit Tsit5 solve fails is retried with the stiff solver Kvaerno5
+(:data:`STIFF_SURROGATE_SOLVER`); every step that still fails is counted (``failed_steps``) and every start that never
 got a successful evaluation is reported (``failed_starts`` in :func:`summarize`) instead of silently
 stopping; and with ``k1_start=True`` each statement gets one more start inside the k = 1, ε = 0 failure
 region derived in ``docs/theory.md`` §9.3 (:data:`K1_START`, built by
@@ -52,6 +53,8 @@ SHAPES = ([12, 2, 4, 8], [8, 1, 3, 6])
 #: pass can hit singular Newton systems); the horizon is bounded so that stiff problems stay affordable.
 SURROGATE_GRID = np.concatenate([[0.0], np.logspace(-2, 6, 41)])
 SURROGATE_MAX_STEPS = 65536
+#: Solver of the retry when the explicit surrogate fails (stiff problems exhaust Tsit5's budget).
+STIFF_SURROGATE_SOLVER = "kvaerno5"
 #: Starts: the most nearly violating of POOL_FACTOR x starts campaign draws (screened by the observer).
 POOL_FACTOR = 8
 #: (v0, v*, s) of the k = 1 start: inside the t = ∞ failure region of docs/theory.md §9.3 (ratio ≈ 0.56 there).
@@ -92,7 +95,7 @@ def bound_jax(theta, m, final, sigma_min):
     return jnp.sqrt(smin) * (cos_perp / jnp.sqrt(k) * head / (1.0 + W) ** 2 - eps)
 
 
-def observed_surrogate(theta, m, Z, sigma, final):
+def observed_surrogate(theta, m, Z, sigma, final, solver="tsit5"):
     """min over a coarse log grid of √L_ood along FT (one Tsit5 solve of the one driver), differentiable."""
     B0, Bs, v0, vs, w = unpack(theta, m)
     G = Z.T @ Z
@@ -101,7 +104,7 @@ def observed_surrogate(theta, m, Z, sigma, final):
     tau = jax.lax.stop_gradient(1.0 / (2.0 * lam * (jnp.maximum(v0 @ v0, jnp.sqrt(w @ w)) + B0.shape[0] + 1.0)))
     ts = tau * jnp.asarray(SURROGATE_GRID)
     flow = FlowView(G=G, a_star=a, B_S0=B0[:, :m], v0=v0)
-    (v, B_S), _, ok = integrate.solve_at(flows.ft_field, flow, (v0, B0[:, :m]), ts, 1e-8, 1e-10, solver="tsit5",
+    (v, B_S), _, ok = integrate.solve_at(flows.ft_field, flow, (v0, B0[:, :m]), ts, 1e-8, 1e-10, solver=solver,
                                          max_steps=SURROGATE_MAX_STEPS, forward=False)
     Bp = B0[:, m:]
 
@@ -114,12 +117,12 @@ def observed_surrogate(theta, m, Z, sigma, final):
     return jnp.min(vals), ok
 
 
-@partial(jax.jit, static_argnames=("m",))
-def objective_and_grad(theta, m, Z, sigma, sigma_min, final):
+@partial(jax.jit, static_argnames=("m", "solver"))
+def objective_and_grad(theta, m, Z, sigma, sigma_min, final, solver="tsit5"):
     """Relative gap (bound − observed)/observed, its aux (bound, observed, solver ok) and gradient."""
 
     def f(th):
-        obs, ok = observed_surrogate(th, m, Z, sigma, final)
+        obs, ok = observed_surrogate(th, m, Z, sigma, final, solver)
         b = bound_jax(th, m, final, sigma_min)
         return (b - obs) / obs, (b, obs, ok)
 
@@ -221,6 +224,9 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
         for it in range(steps):
             try:
                 val, (b, obs, ok), g = jax.block_until_ready(objective_and_grad(theta, m, Z, sigma, smin, final))
+                if not bool(ok):  # step budget of the explicit surrogate exhausted: the stiff solver instead
+                    val, (b, obs, ok), g = jax.block_until_ready(
+                        objective_and_grad(theta, m, Z, sigma, smin, final, solver=STIFF_SURROGATE_SOLVER))
                 val = float(val)
             except Exception:  # noqa: BLE001 - e.g. a singular Newton system in the backward pass (lineax)
                 val, ok, g = -np.inf, False, None

@@ -3,7 +3,7 @@
 import json
 import math
 
-import numpy as np
+import pytest
 
 from lpft_theory.cli.main import main
 from lpft_theory.problem import Problem
@@ -57,7 +57,9 @@ def _one_shape(monkeypatch):
     monkeypatch.setattr(campaign, "load_grid", small)
 
 
+@pytest.mark.slow
 def test_general_k_quick(tmp_path, capsys, monkeypatch):
+    """The real campaign end to end (one compilation: ~1 min on 2 loaded cores)."""
     _one_shape(monkeypatch)
     rep = tmp_path / "g"
     code, out, err = run_cli(capsys, "bound-study", "--trials", "8", "--seed", "0", "--no-progress", "--json",
@@ -84,14 +86,31 @@ def test_bad_input(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
-def test_quick_flag_general(capsys, monkeypatch):
-    _one_shape(monkeypatch)
-    from lpft_theory.cli import bound_study
+def test_general_k_wiring(tmp_path, capsys, monkeypatch):
+    """--trials, --seed, --quick, --json, --report and the text output of the general-k study, with the
+    campaign replaced by a stub that records its arguments (the real campaign: the slow test above)."""
+    from lpft_theory.theory import campaign
 
-    monkeypatch.setattr(bound_study, "QUICK_TRIALS", 3)
-    code, out, err = run_cli(capsys, "bound-study", "--quick", "--no-progress", "--json")
+    calls = []
+
+    def fake(trials, seed, grid=None, progress=True, **kw):
+        calls.append((trials, seed, progress))
+        row = {f"ing_{n}": 0.1 for n in ("eps", "w_star_norm", "cos_theta_max", "phi_final")}
+        row["ing_k"] = 1
+        for st in bounds.STATEMENTS:
+            row[st] = dict(observed=0.7, bound=1.0, applies=True, vacuous=False)
+        return dict(rows=[row] * trials, seed=seed)
+
+    monkeypatch.setattr(campaign, "run_campaign", fake)
+    code, out, err = run_cli(capsys, "bound-study", "--quick", "--no-progress", "--json", "--seed", "5",
+                             "--report", str(tmp_path / "r"))
     assert code == 0, err
-    assert json.loads(out)["trials"] == 3
+    d = json.loads(out)
+    assert calls[-1] == (60, 5, False) and d["trials"] == 60 and d["command"].endswith("--trials 60 --seed 5")
+    assert all(e["constant"] == pytest.approx(0.7) for e in d["statements"].values())
+    assert json.loads((tmp_path / "r" / "study.json").read_text()) == d
+    code, out, err = run_cli(capsys, "bound-study", "--trials", "3")
+    assert code == 0 and calls[-1] == (3, 0, True) and "c = 0.7" in out and "empirical finding" in out
 
 
 def test_empirical_constant_is_the_minimum_ratio():
