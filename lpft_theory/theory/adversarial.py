@@ -23,8 +23,8 @@ Strengthened (issue 11): the surrogate's step budget is :data:`SURROGATE_MAX_STE
 16384) and a step whose explicit Tsit5 solve fails is retried with the stiff solver Kvaerno5
 (:data:`STIFF_SURROGATE_SOLVER`); every step that still fails is counted (``failed_steps``) and every start that never
 got a successful evaluation is reported (``failed_starts`` in :func:`summarize`) instead of silently
-stopping; and with ``k1_start=True`` each statement gets one more start inside the k = 1, ε = 0 failure
-region derived in ``docs/theory.md`` §9.3 (:data:`K1_START`, built by
+stopping; and with ``k1_start=True`` (default) the last of each statement's starts lies inside the k = 1,
+ε = 0 failure region derived in ``docs/theory.md`` §9.3 (:data:`K1_START`, built by
 :func:`lpft_theory.theory.study.k1_problem`), so that the search also finds violations of the final
 statement. :func:`summarize` reports the best ratio observed/bound beside the k = 1 infimum 1/2 (t = ∞).
 """
@@ -184,8 +184,8 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
     returns all final candidates with their full-observer and reference verdicts."""
     steps = (QUICK_STEPS if quick else DEFAULT_STEPS) if steps is None else steps
     t0 = time.time()
-    n_all = starts + (1 if k1_start else 0)
-    jobs = [(st, i) for st in theory.STATEMENTS for i in range(n_all)]
+    n_pool = starts - 1 if (k1_start and starts >= 1) else starts  # the last start is the k = 1 one
+    jobs = [(st, i) for st in theory.STATEMENTS for i in range(starts)]
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -194,13 +194,13 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
     pools = {}
     for st in theory.STATEMENTS:
         for j, shape in enumerate(SHAPES):
-            n_here = len(range(j, starts, len(SHAPES)))
+            n_here = len(range(j, n_pool, len(SHAPES)))
             if n_here:
                 s = int(np.random.SeedSequence([seed, j, theory.STATEMENTS.index(st)]).generate_state(1)[0])
                 pools[(st, j)] = _pool(s, shape, st, POOL_FACTOR * n_here)
     cands = []
     for st, i in jobs:
-        if i >= starts:  # the k = 1 start from the derived failure region
+        if i >= n_pool:  # the k = 1 start from the derived failure region
             from .study import k1_problem
 
             p_start = k1_problem(*K1_START)
@@ -250,7 +250,7 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
                      for key in best[1]}
         cands.append(dict(statement=st, start=i, seed=s, shape=shape, surrogate_gap=best[0], history=history,
                           theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity, failed_steps=failed_steps,
-                          failed_start=best[2] is None, k1_start=i >= starts))
+                          failed_start=best[2] is None, k1_start=i >= n_pool))
     if bar is not None:
         bar.close()
     results = []

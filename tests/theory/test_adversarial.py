@@ -13,7 +13,7 @@ def test_k1_start_finds_confirmed_violations_of_both_statements():
     v0, vs, s = adversarial.K1_START
     # the start is inside the t = inf failure region by the closed form (independent of the search)
     assert k1.failure_region(v0, vs, s, k1.sign_rule(v0, vs, s, True))
-    res = adversarial.run_search(starts=0, steps=3, progress=False, k1_start=True)
+    res = adversarial.run_search(starts=1, steps=3, progress=False, k1_start=True)  # the one start: k = 1
     summ = adversarial.summarize(res)
     for st, e in summ["statements"].items():
         assert e["starts"] == 1 and e["failed_starts"] == 0
