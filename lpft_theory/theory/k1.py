@@ -308,7 +308,7 @@ def scalars_of_problem(problem, tol: float = 1e-10) -> dict:
                 c=float(np.linalg.norm(b_perp)), G=Z.T @ Z, beta0=beta0, U_S=U_S, b_perp=b_perp)
 
 
-def exact_sign(v0, v_star, G, beta0, *, rtol=1e-12, atol=1e-14):
+def exact_sign(v0, v_star, G, beta0, *, rtol=1e-12, atol=1e-14, use_rules: bool = True):
     r"""sign(v_∞) for k = 1, ε = 0 by the exact criterion of §9.2: the closed-form rules of
     :func:`sign_rule` where they apply; otherwise integrate the S-flow :math:`\dot v = -2\beta^\top Gu`,
     :math:`\dot\beta = -2vGu`, :math:`u = v\beta - v_\star\beta_0` (scipy DOP853) until
@@ -316,7 +316,8 @@ def exact_sign(v0, v_star, G, beta0, *, rtol=1e-12, atol=1e-14):
     loss at every point with v = 0); v cannot vanish afterwards, so its sign then is final.
 
     Arguments:
-        v0, v_star: floats; G: (m, m); beta0: (m,).
+        v0, v_star: floats; G: (m, m); beta0: (m,); use_rules: False skips the closed-form rules and
+            always integrates (to check the rules).
     Returns:
         +1.0 or −1.0.
     Raises:
@@ -328,7 +329,7 @@ def exact_sign(v0, v_star, G, beta0, *, rtol=1e-12, atol=1e-14):
     s = float(np.linalg.norm(beta0))
     g = G @ beta0
     aligned = bool(np.linalg.norm(g - (beta0 @ g) / (s * s) * beta0) <= 1e-12 * np.linalg.norm(g))
-    sg = float(sign_rule(v0, v_star, s, aligned))
+    sg = float(sign_rule(v0, v_star, s, aligned)) if use_rules else 0.0
     if sg != 0:
         return sg
     a = v_star * beta0
@@ -346,6 +347,8 @@ def exact_sign(v0, v_star, G, beta0, *, rtol=1e-12, atol=1e-14):
 
     ev.terminal = True
     z0 = np.concatenate([[v0], beta0])
+    if ev(0.0, z0) < 0 and v0 != 0:  # the criterion already holds at t = 0
+        return 1.0 if v0 > 0 else -1.0
     t_max = 1e8 / (lam * (1.0 + v0 * v0 + abs(v_star)))
     sol = scipy.integrate.solve_ivp(rhs, (0.0, t_max), z0, method="DOP853", rtol=rtol, atol=atol, events=ev)
     if sol.status != 1:
