@@ -30,7 +30,7 @@ from . import _early_interrupt
 from .common import UsageError
 
 #: Names of the subcommand modules, in help order.
-COMMANDS = ("simulate", "reproduce", "bench", "figures", "check_bound", "claims", "follow_up")
+COMMANDS = ("simulate", "reproduce", "bench", "figures", "check_bound", "claims", "bound_study", "follow_up")
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 1

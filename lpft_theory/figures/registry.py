@@ -20,7 +20,7 @@ import types
 from typing import Callable, Optional
 
 from ..atomic import write_text
-from . import beyond, paper, plots, writer
+from . import beyond, paper, plots, tightness, writer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +105,12 @@ FIGURES = by_name((
         "stationary point, against lr_B/lr_v; lines: LP, LP-FT and FT flows at t = ∞ (4 seeds).\n"
         "A small feature step size (lr_B/lr_v = 1e-3) ends within 12 % of LP-FT's OOD loss in every seed: it "
         "mimics LP-FT; at lr_B = lr_v GD ends within 10 % of FT's. Missing points diverged."),
+    FigureSpec(
+        "k1_tightness", tightness.compute_k1_tightness, tightness.plot_k1_tightness,
+        "**How tight the FT lower bound is, k = 1, ε = 0** (Σ = I; `docs/theory.md` §9): observed / bound over "
+        "v₀/v\\* and ‖w\\*‖ for three values of s = ‖Π_S b₀‖; top: t = ∞ (closed form), bottom: min over t (isotropic inputs).\n"
+        "Hatched, inside the red contour: the bound fails. At t = ∞ the ratio never drops to 1/2 (its infimum, "
+        "approached as ‖w\\*‖ → 0, s → 1, v₀ → v\\*)."),
 ) + _follow_up_specs())
 
 

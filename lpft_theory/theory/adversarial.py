@@ -18,6 +18,15 @@ never manufactures a violation. Every final candidate is re-evaluated by the ful
 (:func:`lpft_theory.theory.bounds.check_problem`) and, if it looks violating, by the independent
 full-dimensional reference (:func:`lpft_theory.theory.reference.confirm`, DOP853, rtol 1e-11):
 only then is it reported as a confirmed violation, otherwise "unconfirmed".
+
+Strengthened (issue 11): the surrogate's step budget is :data:`SURROGATE_MAX_STEPS` = 65536 per solve (was
+16384) and a step whose explicit Tsit5 solve fails is retried with the stiff solver Kvaerno5
+(:data:`STIFF_SURROGATE_SOLVER`); every step that still fails is counted (``failed_steps``) and every start that never
+got a successful evaluation is reported (``failed_starts`` in :func:`summarize`) instead of silently
+stopping; and with ``k1_start=True`` (default) the last of each statement's starts lies inside the k = 1,
+ε = 0 failure region derived in ``docs/theory.md`` §9.3 (:data:`K1_START`, built by
+:func:`lpft_theory.theory.study.k1_problem`), so that the search also finds violations of the final
+statement. :func:`summarize` reports the best ratio observed/bound beside the k = 1 infimum 1/2 (t = ∞).
 """
 
 from __future__ import annotations
@@ -43,9 +52,15 @@ SHAPES = ([12, 2, 4, 8], [8, 1, 3, 6])
 #: Surrogate grid (units of τ): explicit Tsit5 differentiates robustly (the implicit solver's backward
 #: pass can hit singular Newton systems); the horizon is bounded so that stiff problems stay affordable.
 SURROGATE_GRID = np.concatenate([[0.0], np.logspace(-2, 6, 41)])
-SURROGATE_MAX_STEPS = 16384
+SURROGATE_MAX_STEPS = 65536
+#: Solver of the retry when the explicit surrogate fails (stiff problems exhaust Tsit5's budget).
+STIFF_SURROGATE_SOLVER = "kvaerno5"
 #: Starts: the most nearly violating of POOL_FACTOR x starts campaign draws (screened by the observer).
 POOL_FACTOR = 8
+#: (v0, v*, s) of the k = 1 start: inside the t = ∞ failure region of docs/theory.md §9.3 (ratio ≈ 0.56 there).
+K1_START = (-0.0525, 0.05, 0.99)
+#: The k = 1, ε = 0 infimum of observed/bound at t = ∞ (docs/theory.md §9.3), for comparison in summaries.
+K1_INFIMUM = 0.5
 
 
 def _orthonormal_rows(A):
@@ -80,7 +95,7 @@ def bound_jax(theta, m, final, sigma_min):
     return jnp.sqrt(smin) * (cos_perp / jnp.sqrt(k) * head / (1.0 + W) ** 2 - eps)
 
 
-def observed_surrogate(theta, m, Z, sigma, final):
+def observed_surrogate(theta, m, Z, sigma, final, solver="tsit5"):
     """min over a coarse log grid of √L_ood along FT (one Tsit5 solve of the one driver), differentiable."""
     B0, Bs, v0, vs, w = unpack(theta, m)
     G = Z.T @ Z
@@ -89,7 +104,7 @@ def observed_surrogate(theta, m, Z, sigma, final):
     tau = jax.lax.stop_gradient(1.0 / (2.0 * lam * (jnp.maximum(v0 @ v0, jnp.sqrt(w @ w)) + B0.shape[0] + 1.0)))
     ts = tau * jnp.asarray(SURROGATE_GRID)
     flow = FlowView(G=G, a_star=a, B_S0=B0[:, :m], v0=v0)
-    (v, B_S), _, ok = integrate.solve_at(flows.ft_field, flow, (v0, B0[:, :m]), ts, 1e-8, 1e-10, solver="tsit5",
+    (v, B_S), _, ok = integrate.solve_at(flows.ft_field, flow, (v0, B0[:, :m]), ts, 1e-8, 1e-10, solver=solver,
                                          max_steps=SURROGATE_MAX_STEPS, forward=False)
     Bp = B0[:, m:]
 
@@ -102,12 +117,12 @@ def observed_surrogate(theta, m, Z, sigma, final):
     return jnp.min(vals), ok
 
 
-@partial(jax.jit, static_argnames=("m",))
-def objective_and_grad(theta, m, Z, sigma, sigma_min, final):
+@partial(jax.jit, static_argnames=("m", "solver"))
+def objective_and_grad(theta, m, Z, sigma, sigma_min, final, solver="tsit5"):
     """Relative gap (bound − observed)/observed, its aux (bound, observed, solver ok) and gradient."""
 
     def f(th):
-        obs, ok = observed_surrogate(th, m, Z, sigma, final)
+        obs, ok = observed_surrogate(th, m, Z, sigma, final, solver)
         b = bound_jax(th, m, final, sigma_min)
         return (b - obs) / obs, (b, obs, ok)
 
@@ -163,12 +178,13 @@ def to_problem(theta, m, Z, sigma, identity_sigma: bool) -> Problem:
 
 
 def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False, steps=None,
-               progress: bool = True) -> dict:
+               progress: bool = True, k1_start: bool = True) -> dict:
     """Gradient ascent (Adam) on the relative gap from ``starts`` starts per statement (the most nearly
     violating of ``POOL_FACTOR``·starts screened campaign draws, alternating over :data:`SHAPES`);
     returns all final candidates with their full-observer and reference verdicts."""
     steps = (QUICK_STEPS if quick else DEFAULT_STEPS) if steps is None else steps
     t0 = time.time()
+    n_pool = starts - 1 if (k1_start and starts >= 1) else starts  # the last start is the k = 1 one
     jobs = [(st, i) for st in theory.STATEMENTS for i in range(starts)]
     bar = None
     if progress:
@@ -178,15 +194,22 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
     pools = {}
     for st in theory.STATEMENTS:
         for j, shape in enumerate(SHAPES):
-            n_here = len(range(j, starts, len(SHAPES)))
+            n_here = len(range(j, n_pool, len(SHAPES)))
             if n_here:
                 s = int(np.random.SeedSequence([seed, j, theory.STATEMENTS.index(st)]).generate_state(1)[0])
                 pools[(st, j)] = _pool(s, shape, st, POOL_FACTOR * n_here)
     cands = []
     for st, i in jobs:
-        shape = SHAPES[i % len(SHAPES)]
-        s = i // len(SHAPES)
-        theta, m, Z, sigma = _start(pools[(st, i % len(SHAPES))][s])
+        if i >= n_pool:  # the k = 1 start from the derived failure region
+            from .study import k1_problem
+
+            p_start = k1_problem(*K1_START)
+            shape, s = [int(p_start.d), 1, 3, int(p_start.n)], -1
+        else:
+            shape = SHAPES[i % len(SHAPES)]
+            s = i // len(SHAPES)
+            p_start = pools[(st, i % len(SHAPES))][s]
+        theta, m, Z, sigma = _start(p_start)
         identity = bool(np.allclose(np.asarray(sigma), np.eye(sigma.shape[0])))
         smin = float(np.linalg.eigvalsh(np.asarray(sigma))[0])
         final = jnp.asarray(st == "final-thm-3.3")
@@ -197,9 +220,13 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
         vel = jax.tree_util.tree_map(jnp.zeros_like, theta)
         best = (-np.inf, theta, None)
         history = []
+        failed_steps = 0
         for it in range(steps):
             try:
                 val, (b, obs, ok), g = jax.block_until_ready(objective_and_grad(theta, m, Z, sigma, smin, final))
+                if not bool(ok):  # step budget of the explicit surrogate exhausted: the stiff solver instead
+                    val, (b, obs, ok), g = jax.block_until_ready(
+                        objective_and_grad(theta, m, Z, sigma, smin, final, solver=STIFF_SURROGATE_SOLVER))
                 val = float(val)
             except Exception:  # noqa: BLE001 - e.g. a singular Newton system in the backward pass (lineax)
                 val, ok, g = -np.inf, False, None
@@ -208,6 +235,7 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
                 bar.update(1)
             good = bool(ok) and np.isfinite(val) and g is not None and all(
                 bool(jnp.all(jnp.isfinite(x))) for x in jax.tree_util.tree_leaves(g))
+            failed_steps += 0 if bool(ok) and g is not None else 1
             if good and val > best[0]:
                 best = (val, theta, g)
             else:  # backtrack
@@ -221,7 +249,8 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
             theta = {key: best[1][key] + lr[key] * (mom[key] / c1) / (jnp.sqrt(vel[key] / c2) + 1e-30)
                      for key in best[1]}
         cands.append(dict(statement=st, start=i, seed=s, shape=shape, surrogate_gap=best[0], history=history,
-                          theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity))
+                          theta=best[1], m=m, Z=Z, sigma=sigma, identity=identity, failed_steps=failed_steps,
+                          failed_start=best[2] is None, k1_start=i >= n_pool))
     if bar is not None:
         bar.close()
     results = []
@@ -243,7 +272,8 @@ def run_search(starts: int = DEFAULT_STARTS, seed: int = 0, quick: bool = False,
                             observed=row["observed"], margin=row["margin"], applies=row["applies"],
                             relative_gap=(None if row["bound"] is None else (row["bound"] - row["observed"]) /
                                           row["observed"]),
-                            status=status, reference_observed=row.get("reference_observed"), problem=p))
+                            status=status, reference_observed=row.get("reference_observed"), problem=p,
+                            failed_steps=c["failed_steps"], failed_start=c["failed_start"], k1_start=c["k1_start"]))
     return dict(results=results, elapsed_s=time.time() - t0, starts=starts, steps=steps, seed=seed)
 
 
@@ -261,6 +291,11 @@ def summarize(result: dict) -> dict:
             starts=len(rs), applicable_finals=len(rs_ok),
             confirmed_violations=sum(r["status"] == "confirmed violation" for r in rs),
             unconfirmed=sum(r["status"] == "unconfirmed" for r in rs),
+            failed_starts=sum(bool(r.get("failed_start")) for r in rs),
+            failed_steps=sum(int(r.get("failed_steps", 0)) for r in rs),
+            best_ratio_observed_over_bound=(None if not rs_ok or rs_ok[0]["relative_gap"] <= -1 else
+                                            1.0 / (1.0 + rs_ok[0]["relative_gap"])),
+            k1_infimum_t_inf=K1_INFIMUM,
             best=None if not rs_ok else {k: rs_ok[0][k] for k in ("start", "seed", "shape", "bound", "observed",
                                                                   "margin", "relative_gap", "status",
                                                                   "reference_observed")})
