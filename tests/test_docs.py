@@ -417,8 +417,10 @@ def test_readme_quickstart_is_short_and_runs(tmp_path):
 
 
 def _readme_quick_commands():
-    """The README's ``lpft-theory`` commands that run in seconds (not reproduce, which has its own tests)."""
-    return [c for c in _command_lines(README.read_text(encoding="utf-8")) if "reproduce" not in c]
+    """The README's ``lpft-theory`` commands that run in seconds (not reproduce, which has its own tests, and not
+    the full ``bound-study --k1`` replay, about a minute: ``tests/cli/test_bound_study.py`` runs it, marked slow)."""
+    return [c for c in _command_lines(README.read_text(encoding="utf-8"))
+            if "reproduce" not in c and "bound-study" not in c]
 
 
 def test_readme_quick_commands_run(tmp_path):

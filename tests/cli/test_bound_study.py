@@ -133,3 +133,16 @@ def test_empirical_constant_is_the_minimum_ratio():
         e = out["statements"][st]
         assert e["constant"] == 0.8 and e["non_vacuous"] == 2 and e["below_one"] == 1
         assert [x["min_ratio"] for x in e["tightness"]["k"]] == [2.0, 0.8]
+
+
+@pytest.mark.slow
+def test_readme_replay_command_full_size(tmp_path):
+    """The README's replay, ``lpft-theory bound-study --k1 --report DIR``, at full size (about a minute)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "lpft_theory.cli.main", "bound-study", "--k1", "--report", str(tmp_path / "DIR")],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "infimum of observed/bound = 1/2" in r.stdout
+    assert (tmp_path / "DIR" / "study.json").is_file()
