@@ -106,6 +106,15 @@ def solve_at(field, args, y0, ts, rtol, atol, *, solver=DEFAULT_SOLVER, max_step
     return sol.ys, sol.stats["num_steps"], _ok(sol)
 
 
+def _steady_event(field, threshold):
+    """The steady-state event of :func:`solve_to_steady` and :func:`solve_steps_to_steady` (field norm <= threshold)."""
+
+    def cond_fn(t, y, args, **kwargs):
+        return field_norm(field, args, y) <= threshold
+
+    return diffrax.Event(cond_fn)
+
+
 @partial(jax.jit, static_argnames=("field", "solver", "max_steps"))
 def solve_to_steady(field, args, y0, t0, threshold, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER,
                     max_steps=DEFAULT_MAX_STEPS):
@@ -116,11 +125,8 @@ def solve_to_steady(field, args, y0, t0, threshold, rtol, atol, *, solver=DEFAUL
         (:data:`STEADY_STATE_HORIZON`) or the step budget ran out first.
     """
 
-    def cond_fn(t, y, args, **kwargs):
-        return field_norm(field, args, y) <= threshold
-
     sol = _diffeqsolve(field, args, y0, t0, t0 + STEADY_STATE_HORIZON, rtol, atol, solver=solver,
-                       max_steps=max_steps, saveat=diffrax.SaveAt(t1=True), event=diffrax.Event(cond_fn),
+                       max_steps=max_steps, saveat=diffrax.SaveAt(t1=True), event=_steady_event(field, threshold),
                        adjoint=FORWARD)
     y_end = jax.tree_util.tree_map(lambda a: a[-1], sol.ys)
     return y_end, sol.stats["num_steps"], field_norm(field, args, y_end) <= threshold
@@ -142,11 +148,8 @@ def solve_steps_to_steady(field, args, y0, t0, t1, threshold, rtol, atol, *, sol
         collapse; an event counts as finished).
     """
 
-    def cond_fn(t, y, args, **kwargs):
-        return field_norm(field, args, y) <= threshold
-
     sol = _diffeqsolve(field, args, y0, t0, t1, rtol, atol, solver=solver, max_steps=max_steps,
-                       saveat=diffrax.SaveAt(steps=True), event=diffrax.Event(cond_fn), adjoint=FORWARD)
+                       saveat=diffrax.SaveAt(steps=True), event=_steady_event(field, threshold), adjoint=FORWARD)
     reached = sol.result == diffrax.RESULTS.event_occurred
     ok = _ok(sol) | reached
     n_saved = jnp.sum(jnp.isfinite(sol.ts)).astype(jnp.int32)

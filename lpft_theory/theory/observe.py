@@ -112,14 +112,6 @@ def _grad_norm(y, G, a):
     return flows.ft_gradient_norm(_flow(G, a), y[0], y[1])
 
 
-def _losses(v, B_S, Bp, e_off, sig):
-    """(‖e‖, √(eᵀΣe)) with e = Q^T(Bᵀv − w*) = [B_Sᵀv; B_pᵀv] + e_off."""
-    e = jnp.concatenate([B_S.T @ v, Bp.T @ v]) + e_off
-    li = jnp.sqrt(jnp.sum(e**2))
-    ls = jnp.sqrt(jnp.maximum(e @ (sig @ e), 0.0))
-    return li, ls
-
-
 _INT = jnp.int32
 
 #: Brackets refined per loss (the lowest estimated minima).
