@@ -142,10 +142,11 @@ def solve_steps_to_steady(field, args, y0, t0, t1, threshold, rtol, atol, *, sol
     accepted step are ``inf`` (diffrax's fill value).
 
     Returns:
-        ``(ts, ys, n_saved, num_steps, reached, ok)``: step times (max_steps,), states (leading axis
-        max_steps), the number of saved (accepted) steps, accepted + rejected steps, whether the
-        steady-state event fired, and whether the solve finished without error (budget or step-size
-        collapse; an event counts as finished).
+        ``(ts, ys, n_saved, num_steps, reached, ok, out_of_budget)``: step times (max_steps,), states
+        (leading axis max_steps), the number of saved (accepted) steps, accepted + rejected steps, whether
+        the steady-state event fired, whether the solve finished without error (budget or step-size
+        collapse; an event counts as finished), and whether it stopped only because ``max_steps`` ran out
+        (then it can be continued from its last saved state).
     """
 
     sol = _diffeqsolve(field, args, y0, t0, t1, rtol, atol, solver=solver, max_steps=max_steps,
@@ -153,7 +154,8 @@ def solve_steps_to_steady(field, args, y0, t0, t1, threshold, rtol, atol, *, sol
     reached = sol.result == diffrax.RESULTS.event_occurred
     ok = _ok(sol) | reached
     n_saved = jnp.sum(jnp.isfinite(sol.ts)).astype(jnp.int32)
-    return sol.ts, sol.ys, n_saved, sol.stats["num_steps"], reached, ok
+    budget = sol.result == diffrax.RESULTS.max_steps_reached
+    return sol.ts, sol.ys, n_saved, sol.stats["num_steps"], reached, ok, budget
 
 
 def advance(field, args, y, t0, t1, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER, max_steps=4096):

@@ -125,7 +125,7 @@ def test_solve_steps_to_steady_saves_every_step_and_stops_at_the_threshold():
     A = _spd(3)
     y0 = np.arange(1.0, 5.0)
     thr = 1e-6
-    ts, ys, n, steps, reached, ok = integrate.solve_steps_to_steady(
+    ts, ys, n, steps, reached, ok, budget = integrate.solve_steps_to_steady(
         decay, jnp.asarray(A), jnp.asarray(y0), 0.0, 1e4, thr, 1e-11, 1e-13, max_steps=8192)
     n = int(n)
     ts, ys = np.asarray(ts), np.asarray(ys)
@@ -135,3 +135,11 @@ def test_solve_steps_to_steady_saves_every_step_and_stops_at_the_threshold():
     np.testing.assert_allclose(ys[:n], exact, rtol=1e-8, atol=1e-12)
     norms = np.linalg.norm(exact @ A.T, axis=1)
     assert norms[-1] <= thr * (1 + 1e-6) and np.all(norms[:-1] > thr * (1 - 1e-6))
+    assert not bool(budget)
+    # a budget too small for the solve: out_of_budget, not ok, and the saved steps are still exact
+    ts, ys, n, steps, reached, ok, budget = integrate.solve_steps_to_steady(
+        decay, jnp.asarray(A), jnp.asarray(y0), 0.0, 1e4, thr, 1e-11, 1e-13, max_steps=16)
+    n = int(n)
+    assert bool(budget) and not bool(ok) and not bool(reached) and 0 < n <= 16
+    exact = np.stack([scipy.linalg.expm(-t * A) @ y0 for t in np.asarray(ts)[:n]])
+    np.testing.assert_allclose(np.asarray(ys)[:n], exact, rtol=1e-8, atol=1e-12)

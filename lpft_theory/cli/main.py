@@ -251,6 +251,9 @@ def main(argv=None) -> int:
             import jax
 
             jax.config.update("jax_enable_x64", True)
+            from .._cache import enable_compilation_cache
+
+            enable_compilation_cache()
             args = build_parser().parse_args(argv)
             code = int(_run_in_worker(lambda: args.func(args)) or 0)
     except KeyboardInterrupt as e:

@@ -161,23 +161,66 @@ def trial_seed(seed: int, i: int) -> int:
     return int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
 
 
-def _screen(seeds, grid, rtol, batch_size, progress):
-    problems, metas = [], []
-    for s in seeds:
-        p, meta = sample_trial(s, grid)
-        problems.append(p)
-        metas.append(meta)
-    obs = observe_many(problems, rtol=rtol, atol=SCREEN_ATOL, batch_size=batch_size, progress=progress,
-                       m_by_k=_m_by_k(grid))
-    return problems, metas, obs
-
-
 def _m_by_k(grid) -> dict:
     """Largest m per k over the grid's shapes: one padded shape (one compilation) per k."""
     out = {}
     for d, k, m, n in grid["shapes"]:
         out[int(k)] = max(out.get(int(k), 0), int(m))
     return out
+
+
+def _verdicts(p, ing, obs, j, rtol) -> dict:
+    """Per statement the verdict of problem ``p`` from row ``j`` of the observation ``obs``."""
+    out = {}
+    for st in theory.STATEMENTS:
+        key = "identity" if st.startswith("submission") else "sigma"
+        b = theory.ft_lower_bound(p, st, ing)
+        out[st] = theory.verdict(b, float(obs[f"min_{key}"][j]), float(obs[f"tmin_{key}"][j]),
+                                 observe.WHERE[int(obs[f"where_{key}"][j])])
+    return out
+
+
+def _needs_recheck(row, ing) -> bool:
+    return any(row[st]["bound"] is not None and row[st]["margin"] < RECHECK_RTOL * max(
+        1.0, abs(row[st]["bound"]), row[st]["observed"], ing["w_star_norm"]) for st in theory.STATEMENTS)
+
+
+def _trials(seeds, grid, rtol, batch_size, progress, confirm=True):
+    """Sample, screen, judge, re-check (tight) and confirm (reference) the trials of ``seeds``:
+    (problems, rows, number rechecked).
+
+    A worker process does all of it for its share, so it compiles the observer's kernels once
+    (tolerances are traced: the tight re-check reuses the screen's compilation) and the reference
+    integrations of the violations run in parallel too."""
+    problems, rows, ings = [], [], []
+    for s in seeds:
+        p, meta = sample_trial(s, grid)
+        problems.append(p)
+        rows.append(meta)
+    m_by_k = _m_by_k(grid)
+    obs = observe_many(problems, rtol=rtol, atol=SCREEN_ATOL, batch_size=batch_size, progress=progress, m_by_k=m_by_k)
+    recheck = []
+    for i, (p, meta) in enumerate(zip(problems, rows)):
+        ing = theory.bound_ingredients(p)
+        ings.append(ing)
+        meta.update({f"ing_{k}": v for k, v in ing.items()}, converged=bool(obs["converged"][i]),
+                    steps=int(obs["steps"][i]), rtol=rtol)
+        meta.update(_verdicts(p, ing, obs, i, rtol))
+        if _needs_recheck(meta, ing):
+            recheck.append(i)
+    if recheck:
+        tight = observe_many([problems[i] for i in recheck], rtol=observe.RTOL, atol=observe.ATOL,
+                             batch_size=batch_size, m_by_k=m_by_k)
+        for j, i in enumerate(recheck):
+            row = rows[i]
+            row.update(rechecked=True, converged=bool(tight["converged"][j]), rtol=observe.RTOL)
+            row.update(_verdicts(problems[i], ings[i], tight, j, observe.RTOL))
+    if confirm:
+        for i, row in enumerate(rows):
+            if any(row[st]["applies"] and row[st]["holds"] is False for st in theory.STATEMENTS):
+                conf = reference.confirm(problems[i], [row[st] for st in theory.STATEMENTS])
+                row.update(zip(theory.STATEMENTS, conf))
+    return problems, rows, len(recheck)
 
 
 def _worker(args):
@@ -187,52 +230,59 @@ def _worker(args):
     import warnings
 
     warnings.simplefilter("ignore")
-    seeds, grid, rtol, batch_size = args
-    problems, metas, obs = _screen(seeds, grid, rtol, batch_size, None)
+    seeds, grid, rtol, batch_size, confirm, cache = args
+    if cache:  # the parent's persistent compilation cache (the command line turns it on)
+        jax.config.update("jax_compilation_cache_dir", cache)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    problems, rows, rechecked = _trials(seeds, grid, rtol, batch_size, None, confirm)
     arrays = [{f: np.asarray(getattr(p, f)) for f in ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
                if getattr(p, f) is not None} for p in problems]
-    return arrays, metas, obs
+    return arrays, rows, rechecked
 
 
 def _default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def _screen_parallel(seeds, grid, rtol, batch_size, workers, bar):
-    """The screen split over ``workers`` processes (spawned; each compiles its own kernels)."""
+#: Seeds per work item of the worker processes.
+CHUNK = 256
+
+
+def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
+    """:func:`_trials` split over ``workers`` spawned processes (each compiles its own kernels, or loads
+    them from the persistent compilation cache when this process uses one: :mod:`lpft_theory._cache`)."""
     import concurrent.futures
     import multiprocessing
 
-    import jax.numpy as jnp
+    import jax
 
-    chunk = 256
-    parts = [seeds[i:i + chunk] for i in range(0, len(seeds), chunk)]
+    parts = [seeds[i:i + CHUNK] for i in range(0, len(seeds), CHUNK)]
+    cache = jax.config.jax_compilation_cache_dir or ""
     ctx = multiprocessing.get_context("spawn")
     results = [None] * len(parts)
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-        futs = {ex.submit(_worker, (part, grid, rtol, batch_size)): j for j, part in enumerate(parts)}
+        futs = {ex.submit(_worker, (part, grid, rtol, batch_size, confirm, cache)): j for j, part in enumerate(parts)}
         for fut in concurrent.futures.as_completed(futs):
             j = futs[fut]
             results[j] = fut.result()
             if bar is not None:
                 bar.update(len(parts[j]))
-    problems, metas, obs_parts = [], [], []
-    for arrays, m, o in results:
+    problems, rows, rechecked = [], [], 0
+    for arrays, r, n in results:
         problems += [Problem(**{k: jnp.asarray(v) for k, v in a.items()}) for a in arrays]
-        metas += m
-        obs_parts.append(o)
-    obs = {k: np.concatenate([o[k] for o in obs_parts]) for k in obs_parts[0]}
-    return problems, metas, obs
+        rows += r
+        rechecked += n
+    return problems, rows, rechecked
 
 
 def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe.BATCH_SIZE, progress: bool = True,
                  confirm: bool = True, screen_rtol: float = SCREEN_RTOL, workers=None) -> dict:
     """Run the campaign; returns ``dict(rows=[...], problems=[...], elapsed_s=...)``.
 
-    The screen runs in ``workers`` processes (default: min(2, CPU count); 1 = in this process).
-    Each row holds the trial's sampling parameters, every bound ingredient, and per statement the
-    bound, the observed minimum (tight value where re-checked), margin, holds, applies, vacuous and,
-    for violations, the reference status.
+    The trials run in ``workers`` processes (default: min(2, CPU count); 1 = in this process), each
+    screening, judging and re-checking its share. Each row holds the trial's sampling parameters, every
+    bound ingredient, and per statement the bound, the observed minimum (tight value where re-checked),
+    margin, holds, applies, vacuous and, for violations, the reference status.
     """
     if trials < 1:
         raise ValueError(f"--trials must be >= 1, got {trials}")
@@ -246,50 +296,14 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size: int = observe
 
         bar = tqdm(total=trials, desc="check-bound campaign", unit="trial")
     if workers > 1 and trials >= PARALLEL_MIN_TRIALS:
-        problems, metas, obs = _screen_parallel(seeds, grid, screen_rtol, batch_size, workers, bar)
+        problems, rows, rechecked = _trials_parallel(seeds, grid, screen_rtol, batch_size, workers, bar, confirm)
     else:
-        problems, metas, obs = _screen(seeds, grid, screen_rtol, batch_size, bar.update if bar is not None else None)
+        problems, rows, rechecked = _trials(seeds, grid, screen_rtol, batch_size,
+                                            bar.update if bar is not None else None, confirm)
     if bar is not None:
         bar.close()
-    rows = []
-    recheck = set()
-    for i, (p, meta) in enumerate(zip(problems, metas)):
-        ing = theory.bound_ingredients(p)
-        row = dict(meta, **{f"ing_{k}": v for k, v in ing.items()}, converged=bool(obs["converged"][i]),
-                   steps=int(obs["steps"][i]), rtol=screen_rtol)
-        for st in theory.STATEMENTS:
-            key = "identity" if st.startswith("submission") else "sigma"
-            b = theory.ft_lower_bound(p, st, ing)
-            v = theory.verdict(b, float(obs[f"min_{key}"][i]), float(obs[f"tmin_{key}"][i]),
-                               observe.WHERE[int(obs[f"where_{key}"][i])])
-            row[st] = v
-            if v["bound"] is not None and v["margin"] < RECHECK_RTOL * max(1.0, abs(v["bound"]), v["observed"],
-                                                                            ing["w_star_norm"]):
-                recheck.add(i)
-        rows.append(row)
-    if recheck:
-        idx = sorted(recheck)
-        tight = observe_many([problems[i] for i in idx], rtol=observe.RTOL, atol=observe.ATOL, batch_size=batch_size,
-                             m_by_k=_m_by_k(grid))
-        for j, i in enumerate(idx):
-            p, row = problems[i], rows[i]
-            row["rechecked"] = True
-            row["converged"] = bool(tight["converged"][j])
-            row["rtol"] = observe.RTOL
-            for st in theory.STATEMENTS:
-                key = "identity" if st.startswith("submission") else "sigma"
-                b = theory.ft_lower_bound(p, st, None)
-                row[st] = theory.verdict(b, float(tight[f"min_{key}"][j]), float(tight[f"tmin_{key}"][j]),
-                                         observe.WHERE[int(tight[f"where_{key}"][j])])
-    if confirm:
-        for i, row in enumerate(rows):
-            flagged = [st for st in theory.STATEMENTS if row[st]["applies"] and row[st]["holds"] is False]
-            if flagged:
-                conf = reference.confirm(problems[i], [row[st] for st in theory.STATEMENTS])
-                for st, c in zip(theory.STATEMENTS, conf):
-                    row[st] = c
     return dict(rows=rows, problems=problems, elapsed_s=time.time() - t0, trials=trials, seed=seed, grid=grid,
-                rechecked=len(recheck))
+                rechecked=rechecked)
 
 
 def summarize(result: dict) -> dict:

@@ -127,6 +127,13 @@ HORIZON = 1e9
 SOLVE_MAX_STEPS = 8192
 #: Step budget of each refinement segment (inside one accepted step).
 REFINE_MAX_STEPS = 256
+#: Steps per chunk of the solve (the save buffer of one call); a solve continues chunk by chunk up to
+#: SOLVE_MAX_STEPS with the same compiled kernel.
+CHUNK_STEPS = 256
+#: A bracket is refined only if its estimated minimum is below (1 - REFINE_MARGIN) x the lowest known value.
+REFINE_MARGIN = 1e-12
+#: Brackets per vmapped refinement batch.
+REFINE_BATCH = 8
 #: Codes of ``where_*``.
 WHERE = {0: "t=0", 1: "interior", 2: "infinity"}
 
@@ -202,28 +209,36 @@ def _limit_polish(y, G, a, ok):
     return (z[:K], z[K:].reshape(K, M)), jnp.linalg.norm(z - z0)
 
 
-def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps, refine_steps, solver):
-    y0 = (v0, BS0)
+def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, max_steps, solver):
+    """Phase 1 for one problem: one chunk of at most ``max_steps`` steps of the solve to the steady state,
+    started at ``(t0, (yv, yB))`` (the start ``(0, (v0, BS0))`` for the first chunk); its step values, its
+    brackets, and the limit if the steady state was reached. The threshold and ``done0`` always come from
+    the true start ``(v0, BS0)``."""
+    y_start = (v0, BS0)
+    y0 = (yv, yB)
     fl = _flow(G, a)
-    thresh = gtol * jnp.maximum(1.0, _grad_norm(y0, G, a))
-    done0 = _grad_norm(y0, G, a) <= thresh
-    t1 = jnp.where(done0, 0.0, HORIZON * tau)
-    ts, ys, n, steps, reached, ok = integrate.solve_steps_to_steady(
-        flows.ft_field, fl, y0, jnp.zeros((), tau.dtype), t1, thresh, rtol, atol, solver=solver, max_steps=max_steps)
-    # all points: t = 0 then every accepted step (inf-filled beyond n)
-    T = jnp.concatenate([jnp.zeros((1,), ts.dtype), ts])
+    thresh = gtol * jnp.maximum(1.0, _grad_norm(y_start, G, a))
+    done0 = _grad_norm(y_start, G, a) <= thresh
+    t1 = jnp.where(done0, t0, jnp.maximum(HORIZON * tau, t0))
+    ts, ys, n, steps, reached, ok, budget = integrate.solve_steps_to_steady(
+        flows.ft_field, fl, y0, t0, t1, thresh, rtol, atol, solver=solver, max_steps=max_steps)
+    # all points: t0 then every accepted step (inf-filled beyond n)
+    T = jnp.concatenate([t0[None], ts])
     Y = jax.tree_util.tree_map(lambda u, w: jnp.concatenate([u[None], w]), y0, ys)
     N = T.shape[0]
     valid = jnp.arange(N, dtype=_INT) <= n
     y_end = _tree_idx(Y, n)
-    ok = (ok | done0) & jnp.all(jnp.isfinite(y_end[0])) & jnp.all(jnp.isfinite(y_end[1]))
+    finite = jnp.all(jnp.isfinite(y_end[0])) & jnp.all(jnp.isfinite(y_end[1]))
+    ok = (ok | done0) & finite
+    more = budget & finite & ~done0  # stopped by the chunk's budget only: continue from (T[n], y_end)
     converged = (reached | done0) & ok
     Y = jax.tree_util.tree_map(lambda u, w: jnp.where(valid.reshape((-1,) + (1,) * (u.ndim - 1)), u, w[None]), Y,
                                y_end)  # freeze the tail at the last state (finite values)
     t_end = T[n]
     y_inf, corr = _limit_polish(y_end, G, a, converged & ~done0)
-    out = dict(t_end=jnp.where(converged, t_end, jnp.inf), converged=converged, ok=ok, steps=steps.astype(_INT),
-               limit_correction=corr, n_steps_saved=n)
+    out = dict(t_last=t_end, v_last=y_end[0], B_last=y_end[1], more=more, t_end=jnp.where(converged, t_end, jnp.inf),
+               converged=converged, ok=ok, steps=steps.astype(_INT), limit_correction=corr, n_steps_saved=n,
+               done0=done0)
     e_inf = _err(y_inf, Bp, e_off)
     e_S = e_inf[: G.shape[0]]  # Π_S e in U_S coordinates (padded entries are 0)
     out["limit_id_subspace"] = jnp.sum(e_S**2)
@@ -239,84 +254,68 @@ def _observe_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps
         found = found & bvalid
         _, cand = jax.lax.top_k(-jnp.where(found, p_est, jnp.inf), CANDIDATES)
         jbest = jnp.argmin(Lv)
-        return Lv[jbest], T[jbest], cand, found[cand], s_est[cand]
+        return Lv[jbest], T[jbest], cand, found[cand], s_est[cand], jnp.where(found[cand], p_est[cand], jnp.inf), \
+            e_inf @ (W @ e_inf)
 
-    best0, tbest0, cand, active, s0 = jax.vmap(scan_loss)(Ws)  # (2,), (2,), (2, C) ...
-
-    def refine(W, j, act, s_init):
-        """NEWTON_ITERS Newton iterations on dL/dt = 0 inside bracket j; the best achieved (L, t) and steps."""
-        yj, tj = _tree_idx(Y, j), T[j]
-        hj = jnp.where(act, h[j], 0.0)
-
-        def body(_, c):
-            s, best, tb, nst = c
-            y_s, st, okr = integrate.advance(flows.ft_field, fl, yj, tj, tj + s, rtol, atol, solver=solver,
-                                             max_steps=refine_steps)
-            Ls, d1, d2 = _d2loss(y_s, G, a, Bp, e_off, W)
-            good = act & okr & jnp.isfinite(Ls)
-            take = good & (Ls < best)
-            s_new = jnp.where(d2 > 0, s - d1 / jnp.where(d2 > 0, d2, 1.0), s)
-            s_next = jnp.clip(jnp.where(good & jnp.isfinite(s_new), s_new, s), 0.0, hj)
-            return (s_next, jnp.where(take, Ls, best), jnp.where(take, tj + s, tb),
-                    nst + jnp.where(act, st, 0).astype(_INT))
-
-        init = (jnp.where(act, s_init, 0.0), jnp.asarray(jnp.inf, T.dtype), jnp.asarray(jnp.inf, T.dtype),
-                jnp.zeros((), _INT))
-        _, best, tb, nst = jax.lax.fori_loop(0, NEWTON_ITERS, body, init)
-        return best, tb, nst
-
-    C = CANDIDATES
-    rb, rt, rs = jax.vmap(refine)(jnp.repeat(Ws, C, axis=0), cand.reshape(-1), active.reshape(-1), s0.reshape(-1))
-    rb, rt = rb.reshape(2, C), rt.reshape(2, C)
-    out["steps"] = out["steps"] + jnp.sum(rs).astype(_INT)
-    for i, key in enumerate(("identity", "sigma")):
-        W = Ws[i]
-        jr = jnp.argmin(rb[i])
-        take = rb[i, jr] < best0[i]
-        best = jnp.where(take, rb[i, jr], best0[i])
-        tbest = jnp.where(take, rt[i, jr], tbest0[i])
-        L_inf = e_inf @ (W @ e_inf)
-        at_inf = converged & ~done0 & (L_inf <= best)  # a stationary start is "t=0"
-        L_fin = best
-        best = jnp.where(at_inf, L_inf, best)
-        where = jnp.where(at_inf, 2, jnp.where(tbest == 0.0, 0, 1)).astype(_INT)
-        out[f"min_{key}"] = jnp.sqrt(jnp.maximum(best, 0.0))
-        out[f"tmin_{key}"] = jnp.where(at_inf, t_end, tbest)
-        out[f"where_{key}"] = where
-        out[f"at_limit_{key}"] = at_inf
-        out[f"limit_{key}"] = jnp.sqrt(jnp.maximum(L_inf, 0.0))
-        out[f"min_finite_{key}"] = jnp.sqrt(jnp.maximum(L_fin, 0.0))
+    best0, tbest0, cand, found, s0, p_est, L_inf = jax.vmap(scan_loss)(Ws)  # (2,), (2,), (2, C) ...
+    out.update(best0=best0, tbest0=tbest0, L_inf=L_inf, found=found, p_est=p_est, s0=s0, t_br=T[cand],
+               h_br=h[cand], v_br=Y[0][cand], B_br=Y[1][cand])
     return out
 
 
-@partial(jax.jit, static_argnames=("max_steps", "refine_steps", "solver"))
-def observe_packed(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, *, max_steps=SOLVE_MAX_STEPS,
-                   refine_steps=REFINE_MAX_STEPS, solver="kvaerno5"):
-    r"""The whole observation for a packed batch (leading axis); pure, jitted, vmapped.
+def _refine_one(G, a, Bp, e_off, W, v, B, tj, hj, s_init, rtol, atol, refine_steps, solver):
+    """Phase 2 for one bracket: NEWTON_ITERS Newton iterations on dL/dt = 0 inside [tj, tj + hj], each
+    iterate integrated from the bracket's left step; the best achieved (L, t) and the steps."""
+    fl = _flow(G, a)
+    yj = (v, B)
 
-    Returns per problem ``min_identity``, ``tmin_identity``, ``where_identity`` (0 t=0, 1 interior,
-    2 infinity: :data:`WHERE`), the same for ``sigma``; ``at_limit_*`` (minimum at t = ∞; ``tmin`` is
-    then the time the steady state was reached), ``limit_*`` (√L at the polished limit), ``min_finite_*`` (minimum over the finite times
-    only), ``limit_id_subspace`` (ID-subspace loss :math:`\|\Pi_Se\|^2` at the limit),
-    ``limit_correction`` (norm of the limit's Newton polish), ``t_end`` (time the steady state was
-    reached, inf if not), ``converged``, ``ok`` (no solver failure), ``steps`` and ``n_steps_saved``.
-    """
-    run = jax.vmap(_observe_one, in_axes=(0, 0, 0, 0, 0, 0, 0, 0, None, None, None, None, None, None))
-    return run(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, max_steps, refine_steps, solver)
+    def body(_, c):
+        s, best, tb, nst = c
+        y_s, st, okr = integrate.advance(flows.ft_field, fl, yj, tj, tj + s, rtol, atol, solver=solver,
+                                         max_steps=refine_steps)
+        Ls, d1, d2 = _d2loss(y_s, G, a, Bp, e_off, W)
+        good = okr & jnp.isfinite(Ls)
+        take = good & (Ls < best)
+        s_new = jnp.where(d2 > 0, s - d1 / jnp.where(d2 > 0, d2, 1.0), s)
+        s_next = jnp.clip(jnp.where(good & jnp.isfinite(s_new), s_new, s), 0.0, hj)
+        return s_next, jnp.where(take, Ls, best), jnp.where(take, tj + s, tb), nst + st.astype(_INT)
+
+    init = (s_init, jnp.asarray(jnp.inf, tj.dtype), jnp.asarray(jnp.inf, tj.dtype), jnp.zeros((), _INT))
+    _, best, tb, nst = jax.lax.fori_loop(0, NEWTON_ITERS, body, init)
+    return best, tb, nst
+
+
+@partial(jax.jit, static_argnames=("max_steps", "solver"))
+def scan_packed(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, *, max_steps=CHUNK_STEPS,
+                solver="kvaerno5"):
+    """Phase 1 of the observation for a packed batch (leading axis): one chunk of the solve, its step
+    values and brackets, and the limit (see :func:`_scan_one`)."""
+    run = jax.vmap(_scan_one, in_axes=(0,) * 11 + (None, None, None, None, None))
+    return run(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, max_steps, solver)
+
+
+@partial(jax.jit, static_argnames=("refine_steps", "solver"))
+def refine_packed(G, a, Bp, e_off, W, v, B, tj, hj, s_init, rtol, atol, *, refine_steps=REFINE_MAX_STEPS,
+                  solver="kvaerno5"):
+    """Phase 2 for a packed batch of brackets (leading axis): refined (L, t, steps) per bracket."""
+    run = jax.vmap(_refine_one, in_axes=(0,) * 10 + (None, None, None, None))
+    best, t, steps = run(G, a, Bp, e_off, W, v, B, tj, hj, s_init, rtol, atol, refine_steps, solver)
+    return dict(best=best, t=t, steps=steps)
 
 
 def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: float = RTOL, atol: float = ATOL,
             gtol: float = GTOL, progress=None) -> dict:
     r"""min over t ≥ 0 of √L_ood(FT(t)) for each problem (both losses); numpy arrays of length len(problems).
 
-    Keys: ``min_identity``/``tmin_identity`` (worst-case loss, Σ = I), ``min_sigma``/``tmin_sigma``
-    (Σ-weighted), ``at_limit_*`` (minimum at the steady state, t_min is then its time),
-    ``limit_*``, ``t_end`` (time the steady state was reached), ``converged``, ``steps``.
+    Keys: ``min_identity``/``tmin_identity``/``where_identity`` (worst-case loss, Σ = I; ``where`` codes in
+    :data:`WHERE`), the same for ``sigma`` (Σ-weighted), ``at_limit_*`` (minimum at the steady state, t_min is
+    then its time), ``limit_*`` (√L at the polished limit), ``min_finite_*`` (minimum over the finite times
+    only), ``limit_id_subspace`` (ID-subspace loss :math:`\|\Pi_Se\|^2` at the limit), ``limit_correction``
+    (norm of the limit's Newton polish), ``t_end`` (time the steady state was reached, inf if not),
+    ``converged``, ``ok`` (no solver failure), ``steps`` (solve + refinement) and ``n_steps_saved``.
     Problems are padded to (K, M) (default: K = max(2, largest k), M = the largest m rounded up to a
-    power of two ≥ 4, so that small problems share compilations) and processed ``batch_size`` at a
-    time; the last batch is padded by repeating a member, so every batch has the same shape
-    (one compilation per (K, M)). Small batches are fastest on CPU: the implicit solver's
-    batched LU runs member by member, and a batch runs as long as its slowest member. ``progress`` is an optional callable ``progress(n_done)``.
+    power of two ≥ 4, so that small problems share compilations); see :func:`observe_arrays` for the batching.
+    ``progress`` is an optional callable ``progress(n_done)``.
     """
     problems = list(problems)
     if not problems:
@@ -330,20 +329,122 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
     return observe_arrays(packed, batch_size=batch_size, rtol=rtol, atol=atol, gtol=gtol, progress=progress)
 
 
-def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, atol=ATOL, gtol=GTOL, progress=None,
-                   solver="kvaerno5", max_steps=SOLVE_MAX_STEPS) -> dict:
-    """:func:`observe` on already packed arrays (see :func:`pack`)."""
-    n = packed["G"].shape[0]
-    bs = int(batch_size)
-    tol = [jnp.asarray(float(x)) for x in (rtol, atol, gtol)]
-    keys = ("G", "a", "v0", "BS0", "Bp", "e_off", "sig", "tau")
-    chunks = []
+def _batches(n: int, bs: int):
+    """Index arrays of the batches of ``range(n)``, the last one padded by repeating its last member."""
     for start in range(0, n, bs):
         idx = np.arange(start, min(start + bs, n))
-        pad = np.concatenate([idx, np.full(bs - idx.size, idx[-1])])
-        args = [jnp.asarray(packed[k][pad]) for k in keys]
-        res = observe_packed(*args, *tol, solver=solver, max_steps=max_steps)
+        yield idx, np.concatenate([idx, np.full(bs - idx.size, idx[-1])])
+
+
+def _run_batches(fn, arrays: dict, bs: int, progress=None) -> dict:
+    """``fn(**batch)`` over fixed-size batches of ``arrays`` (leading axis; one compilation), concatenated numpy.
+
+    Batches run one after the other: concurrent calls from host threads can deadlock XLA's CPU runtime
+    (seen with jax 0.10 on 2 cores), so parallelism is by processes (:mod:`lpft_theory.theory.campaign`).
+    """
+    n = next(iter(arrays.values())).shape[0]
+    chunks = []
+    for idx, pad in _batches(n, bs):
+        res = fn(**{k: jnp.asarray(v[pad]) for k, v in arrays.items()})
         chunks.append({k: np.asarray(v)[: idx.size] for k, v in res.items()})
         if progress is not None:
             progress(idx.size)
     return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, atol=ATOL, gtol=GTOL, progress=None,
+                   solver="kvaerno5", max_steps=SOLVE_MAX_STEPS) -> dict:
+    """:func:`observe` on already packed arrays (see :func:`pack`).
+
+    Two phases, each in fixed-size batches (one compilation per padded shape):
+
+    1. :func:`scan_packed`: the adaptive solve to the steady state in chunks of :data:`CHUNK_STEPS` steps
+       (a member whose chunk ran out of steps continues from its last accepted step, up to ``max_steps``
+       in all; the step size is re-initialised at each chunk, so the solution is a valid adaptive solution
+       at the same tolerances), every step value, the brackets and the limit. Brackets are merged over
+       chunks: the :data:`CANDIDATES` lowest estimates per loss.
+    2. :func:`refine_packed`: only the active brackets (in a campaign about one per problem and loss; none
+       where the minimum is at t = 0 or t = ∞), packed densely, so no problem waits in lockstep for
+       another's refinement. A bracket is active if its estimate is below every value already known
+       (step values and the limit) by more than :data:`REFINE_MARGIN` relative.
+    """
+    n = packed["G"].shape[0]
+    bs = int(batch_size)
+    tol = dict(rtol=jnp.asarray(float(rtol)), atol=jnp.asarray(float(atol)))
+    keys = ("G", "a", "v0", "BS0", "Bp", "e_off", "sig", "tau")
+    chunk = min(int(max_steps), CHUNK_STEPS)
+    scan = partial(scan_packed, **tol, gtol=jnp.asarray(float(gtol)), solver=solver, max_steps=chunk)
+    arrays = {k: packed[k] for k in keys}
+    arrays.update(t0=np.zeros(n), yv=packed["v0"], yB=packed["BS0"])
+    res = _run_batches(scan, arrays, bs, progress)
+    br = {k: [res[k]] for k in ("found", "p_est", "s0", "t_br", "h_br", "v_br", "B_br")}
+    total = res["steps"].astype(np.int64)
+    saved = res["n_steps_saved"].astype(np.int64)
+    used = chunk
+    while used + chunk <= int(max_steps) and res["more"].any():  # continue the members out of steps
+        idx = np.flatnonzero(res["more"])
+        sub = {k: packed[k][idx] for k in keys}
+        sub.update(t0=res["t_last"][idx], yv=res["v_last"][idx], yB=res["B_last"][idx])
+        nxt = _run_batches(scan, sub, bs, None)
+        for k in ("t_last", "v_last", "B_last", "more", "t_end", "converged", "ok", "limit_correction",
+                  "limit_id_subspace", "L_inf"):
+            res[k][idx] = nxt[k]
+        lower = nxt["best0"] < res["best0"][idx]
+        res["best0"][idx] = np.where(lower, nxt["best0"], res["best0"][idx])
+        res["tbest0"][idx] = np.where(lower, nxt["tbest0"], res["tbest0"][idx])
+        for k in br:
+            extra = np.zeros_like(br[k][0]) if k != "p_est" else np.full_like(br[k][0], np.inf)
+            extra[idx] = nxt[k]
+            br[k].append(extra)
+        total[idx] += nxt["steps"]
+        saved[idx] += nxt["n_steps_saved"]
+        used += chunk
+    res["ok"] = res["ok"] & ~res["more"]  # still out of steps after max_steps in all
+    res["steps"], res["n_steps_saved"] = total, saved
+    # the CANDIDATES lowest estimates per problem and loss over all chunks, active if below what is known
+    br = {k: np.concatenate(v, axis=2) for k, v in br.items()}  # (n, 2, C * chunks, ...)
+    C = CANDIDATES
+    order = np.argsort(np.where(br["found"], br["p_est"], np.inf), axis=2, kind="stable")[:, :, :C]
+    pick = {k: np.take_along_axis(v, order.reshape(order.shape + (1,) * (v.ndim - 3)), axis=2) for k, v in br.items()}
+    known = np.minimum(res["best0"], np.where((res["converged"] & ~res["done0"])[:, None], res["L_inf"], np.inf))
+    act = pick["found"] & (pick["p_est"] < known[:, :, None] * (1.0 - REFINE_MARGIN))
+    items = np.argwhere(act)
+    rb = np.full((n, 2, C), np.inf)
+    rt = np.full((n, 2, C), np.inf)
+    rsteps = np.zeros(n, np.int64)
+    if items.size:
+        i, l, c = items.T
+        eye = np.eye(packed["sig"].shape[-1])
+        W = np.where((l == 0)[:, None, None], eye[None], packed["sig"][i])
+        bb = dict(G=packed["G"][i], a=packed["a"][i], Bp=packed["Bp"][i], e_off=packed["e_off"][i], W=W,
+                  v=pick["v_br"][i, l, c], B=pick["B_br"][i, l, c], tj=pick["t_br"][i, l, c],
+                  hj=pick["h_br"][i, l, c], s_init=pick["s0"][i, l, c])
+        ref = _run_batches(partial(refine_packed, **tol, solver=solver), bb, REFINE_BATCH, None)
+        rb[i, l, c], rt[i, l, c] = ref["best"], ref["t"]
+        np.add.at(rsteps, i, ref["steps"])
+    return _combine(res, rb, rt, rsteps)
+
+
+def _combine(res: dict, rb, rt, rsteps) -> dict:
+    """The minimum per loss: L(0), the step values, the refined brackets and the limit (host side, numpy)."""
+    out = {k: res[k] for k in ("t_end", "converged", "ok", "limit_correction", "n_steps_saved", "limit_id_subspace")}
+    out["steps"] = (res["steps"] + rsteps).astype(np.int32)
+    converged, done0 = res["converged"], res["done0"]
+    for li, key in enumerate(("identity", "sigma")):
+        best0, tbest0, L_inf = res["best0"][:, li], res["tbest0"][:, li], res["L_inf"][:, li]
+        jr = np.argmin(rb[:, li], axis=1)
+        rbest = np.take_along_axis(rb[:, li], jr[:, None], 1)[:, 0]
+        rtime = np.take_along_axis(rt[:, li], jr[:, None], 1)[:, 0]
+        take = rbest < best0
+        best = np.where(take, rbest, best0)
+        tbest = np.where(take, rtime, tbest0)
+        at_inf = converged & ~done0 & (L_inf <= best)  # a stationary start is "t=0"
+        L_fin = best
+        best = np.where(at_inf, L_inf, best)
+        out[f"min_{key}"] = np.sqrt(np.maximum(best, 0.0))
+        out[f"tmin_{key}"] = np.where(at_inf, res["t_end"], tbest)
+        out[f"where_{key}"] = np.where(at_inf, 2, np.where(tbest == 0.0, 0, 1)).astype(np.int32)
+        out[f"at_limit_{key}"] = at_inf
+        out[f"limit_{key}"] = np.sqrt(np.maximum(L_inf, 0.0))
+        out[f"min_finite_{key}"] = np.sqrt(np.maximum(L_fin, 0.0))
+    return out

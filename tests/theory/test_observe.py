@@ -82,6 +82,16 @@ def test_observer_matches_dense_reference_default_set():
     assert _check(_default_set()) <= 1.0
 
 
+def test_solve_in_many_chunks_matches_the_reference(monkeypatch):
+    """The solve continued chunk by chunk (64 steps per chunk: every problem of the set needs several)
+    still matches the dense reference on the default set, and the steps add up over the chunks."""
+    monkeypatch.setattr(observe, "CHUNK_STEPS", 64)
+    cases = _default_set()
+    obs = observe.observe([c[1] for c in cases])
+    assert np.all(obs["n_steps_saved"][:-1] > 64)  # the stationary start needs no step
+    assert _check(cases) <= 1.0
+
+
 def test_limit_of_the_adversarial_k1_file_at_tight_tolerance():
     """The t = ∞ value (the minimum there) against Radau at rtol 1e-13 run to a gradient of 1e-15: the
     old grid observer stopped short of it by 2.5e-4 relative."""

@@ -1,0 +1,51 @@
+"""The persistent compilation cache of the command line.
+
+XLA compiles each of the package's kernels (the observer's Kvaerno5 solve, its refinement, the batched
+flows) once per padded shape; on 2 CPU cores that costs 5-20 s per kernel and dominates short commands.
+JAX can keep compiled executables on disk (``jax_compilation_cache_dir``): the second run of a command
+then only traces. The command line (and the campaign's worker processes) turn it on with
+:func:`enable_compilation_cache`; library code never does.
+
+Where: ``$LPFT_THEORY_CACHE`` if set (``0``, ``off`` or ``none`` turn the cache off), otherwise
+``$XDG_CACHE_HOME/lpft_theory/jax`` (default ``~/.cache/lpft_theory/jax``). A directory that cannot be
+created leaves the cache off. A cache directory already chosen by the user (``jax_compilation_cache_dir``
+or ``JAX_COMPILATION_CACHE_DIR``) is kept. Entries are keyed by the computation, the JAX version and the
+device, so a stale entry is never reused; deleting the directory is always safe.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: Only kernels that took longer than this to compile are written (seconds).
+MIN_COMPILE_TIME_S = 1.0
+
+
+def cache_dir() -> str | None:
+    """The directory :func:`enable_compilation_cache` uses, or None when the cache is turned off."""
+    env = os.environ.get("LPFT_THEORY_CACHE")
+    if env is not None:
+        return None if env.strip().lower() in ("", "0", "off", "none", "false") else env
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "lpft_theory", "jax")
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn JAX's persistent compilation cache on (see the module docstring); returns the directory used."""
+    import jax
+
+    current = jax.config.jax_compilation_cache_dir
+    if current:
+        return current
+    path = cache_dir()
+    if path is None:
+        return None
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(path, os.W_OK):
+        return None
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME_S)
+    return path
