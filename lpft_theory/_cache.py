@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 
 #: Only kernels that took longer than this to compile are written (seconds).
-MIN_COMPILE_TIME_S = 1.0
+MIN_COMPILE_TIME_S = 0.25
 
 
 def cache_dir() -> str | None:

@@ -230,10 +230,12 @@ def _worker(args):
     import warnings
 
     warnings.simplefilter("ignore")
+    from .. import _cache
+
     seeds, grid, rtol, batch_size, confirm, cache = args
     if cache:  # the parent's persistent compilation cache (the command line turns it on)
         jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", _cache.MIN_COMPILE_TIME_S)
     problems, rows, rechecked = _trials(seeds, grid, rtol, batch_size, None, confirm)
     arrays = [{f: np.asarray(getattr(p, f)) for f in ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
                if getattr(p, f) is not None} for p in problems]
