@@ -121,6 +121,32 @@ def column_space(M, rtol: float | None = None, block_rows: int | None = None) ->
     return ColumnSpace(basis, s, rank)
 
 
+def orthonormal_columns(A, block_rows: int | None = None) -> np.ndarray:
+    r"""The Q factor (p×q, orthonormal columns) of a thin QR of a tall A (p ≥ q), in O(p·q) memory.
+
+    Below two blocks of ``block_rows`` rows (default :data:`TSQR_BLOCK_ROWS`) this is
+    ``numpy.linalg.qr(A)[0]``; above, the blocked QR of :func:`column_space` (:func:`_tsqr`),
+    :math:`Q = \operatorname{diag}(Q_i)\,Q_2` (the same span, columns orthonormal to rounding; the signs
+    of the columns may differ from LAPACK's).
+    """
+    A = np.asarray(A, dtype=np.float64)
+    p, q = A.shape
+    block_rows = TSQR_BLOCK_ROWS if block_rows is None else int(block_rows)
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be >= 1, got {block_rows}")
+    if p < 2 * block_rows or block_rows < q:
+        return np.linalg.qr(A)[0]
+    Qs, Q2, _ = _tsqr(A, block_rows)
+    out = np.empty((p, q))
+    row = col = 0
+    for i, Qi in enumerate(Qs):
+        out[row : row + Qi.shape[0]] = Qi @ Q2[col : col + Qi.shape[1]]
+        row += Qi.shape[0]
+        col += Qi.shape[1]
+        Qs[i] = None
+    return out
+
+
 def column_basis(M, rtol: float | None = None) -> np.ndarray:
     r"""Orthonormal basis (as columns) of the column space of ``M`` (see :func:`column_space`).
 

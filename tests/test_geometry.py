@@ -120,3 +120,12 @@ def test_column_space_edge_cases():
     A = np.random.default_rng(3).standard_normal((3, 500))
     assert geometry.spectral_norm_wide(A) == pytest.approx(np.linalg.norm(A, 2), rel=1e-13)
     assert geometry.spectral_norm_wide(A.T) == pytest.approx(np.linalg.norm(A, 2), rel=1e-13)
+
+
+def test_orthonormal_columns_blocked_matches_lapack_span():
+    A = np.random.default_rng(4).standard_normal((1003, 10))
+    Q = geometry.orthonormal_columns(A, block_rows=64)  # blocked path (last block short)
+    Q0 = np.linalg.qr(A)[0]
+    np.testing.assert_allclose(Q.T @ Q, np.eye(10), atol=1e-13)
+    np.testing.assert_allclose(Q @ (Q.T @ Q0), Q0, atol=1e-12)  # same span
+    np.testing.assert_array_equal(geometry.orthonormal_columns(A), Q0)  # below two blocks: LAPACK's Q
