@@ -24,7 +24,9 @@ The npz keys of :meth:`Problem.save` are exactly the field names.
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+import weakref
 from typing import Optional
 
 import equinox as eqx
@@ -93,6 +95,24 @@ class Problem(eqx.Module):
             return jnp.broadcast_to(jnp.eye(self.d), self.batch_shape + (self.d, self.d))
         return self.sigma_ood
 
+    def row_space(self) -> "geometry.ColumnSpace":
+        r"""The factorisation of X behind :math:`S = \operatorname{rowspace}(X)`, computed once per problem.
+
+        Returns a :class:`~lpft_theory.geometry.ColumnSpace` of :math:`X^\top`: ``basis`` :math:`U_S`
+        (d × m, orthonormal columns), ``s`` the singular values of X (decreasing) and ``rank`` m
+        (threshold ``max(n, d)·ε·s_max``, as ``numpy.linalg.matrix_rank``). Validation
+        (:meth:`from_arrays`, :meth:`random`, :meth:`load`) computes it and :func:`~lpft_theory.reduced.reduce`
+        reuses it, so X (n×d) is factorised once (a thin QR, O(n²·d) time, O(n·d) memory;
+        :func:`~lpft_theory.geometry.column_space`). The result is kept while this problem's ``X`` array
+        lives (only for an immutable ``jax.Array``; other arrays are factorised at each call).
+
+        Raises:
+            ValueError: on a batch of problems (use one member, e.g. ``jax.tree_util.tree_map(lambda a: a[i], p)``).
+        """
+        if self.batch_shape:
+            raise ValueError(f"row_space: takes one problem, got a batch of shape {self.batch_shape}")
+        return _row_space(self.X)
+
     # -- constructors --------------------------------------------------------
     @classmethod
     def from_arrays(cls, X, y, B0, v0, w_star, B_star=None, v_star=None, sigma_ood=None, *,
@@ -104,20 +124,32 @@ class Problem(eqx.Module):
         """
         check_x64()
         arrays = dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma_ood)
+        return cls._checked(arrays, allow_label_noise, copy=True)
+
+    @classmethod
+    def _checked(cls, arrays: dict, allow_label_noise: bool, copy: bool) -> "Problem":
+        """:meth:`from_arrays` on a dict of the fields; ``copy=False`` only for arrays nobody else holds.
+
+        The float64 copy (``copy=True``) keeps the Problem apart from the caller's arrays: on CPU
+        ``jnp.asarray`` shares a numpy array's memory instead of copying it.
+        """
         for name in REQUIRED:
             if arrays[name] is None:
                 raise TypeError(f"{name} is required (an array of shape {_SHAPES[name]}), got None")
         low = {k: np.asarray(v).dtype for k, v in arrays.items() if v is not None and _low_precision(v)}
-        arrays = {k: (None if v is None else _as_float_array(k, v)) for k, v in arrays.items()}
+        arrays = {k: (None if v is None else _as_float_array(k, v, copy=copy)) for k, v in arrays.items()}
         batch = _batch_shape(arrays)
+        spaces = []
         for idx in np.ndindex(*batch):
             member = {k: (None if v is None else v[idx]) for k, v in arrays.items()}
             where = f" (batch member {idx})" if batch else ""
             try:
-                validate(**member, allow_label_noise=allow_label_noise)
+                spaces.append(_validate(**member, allow_label_noise=allow_label_noise)[1])
             except ValueError as e:
                 raise ValueError(f"{e}{where}{_precision_hint(str(e), low)}") from None
-        return cls(**{k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()})
+        problem = cls(**{k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()})
+        _remember(problem.X, list(spaces) if batch else spaces[0])
+        return problem
 
     @classmethod
     def random(cls, seed: int, d: int, k: int, m: int, n: Optional[int] = None, eps: float = 0.1, *,
@@ -177,7 +209,7 @@ class Problem(eqx.Module):
         B0 = R @ (np.cos(thetas)[:, None] * B_star + np.sin(thetas)[:, None] * Q)
         # in numpy float64 (independent of jax_enable_x64): d = 2 sin(theta_max / 2)
         c = np.clip(np.linalg.svd(B0 @ B_star.T, compute_uv=False)[-1], -1.0, 1.0)
-        s_max = np.linalg.norm(B0 - (B0 @ B_star.T) @ B_star, 2)
+        s_max = geometry.spectral_norm_wide(B0 - (B0 @ B_star.T) @ B_star)
         got = float(2.0 * np.sin(np.arctan2(s_max, c) / 2.0))
         if abs(got - eps) > 1e-12 * max(1.0, eps):
             raise RuntimeError(f"internal: constructed d(B0,B*)={got!r} != eps={eps!r}")
@@ -186,8 +218,7 @@ class Problem(eqx.Module):
         scales = np.geomspace(1.0, 1.0 / np.sqrt(input_cond), m) if m > 1 else np.ones(1)
         Z = rng.standard_normal((n, m)) * scales
         X = Z @ U_S.T
-        if np.linalg.matrix_rank(X) != m:
-            raise RuntimeError("internal: sampled X does not have rank m; try another seed")
+        del U_S, Q  # d-sized temporaries (peak memory)
 
         g = rng.standard_normal(k)
         v_star = w_star_norm * g / np.linalg.norm(g)
@@ -201,8 +232,11 @@ class Problem(eqx.Module):
         if label_noise > 0:
             noise_rng = np.random.default_rng(seed if noise_seed is None else noise_seed)
             y = y + label_noise * noise_rng.standard_normal(n)
-        return cls.from_arrays(X, y, B0, v0, w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma,
-                               allow_label_noise=label_noise > 0)
+        arrays = dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma)
+        problem = cls._checked(arrays, label_noise > 0, copy=False)  # fresh arrays: no copy
+        if problem.row_space().rank != m:  # rank(X) = m, from the one factorisation validation made
+            raise RuntimeError("internal: sampled X does not have rank m; try another seed")
+        return problem
 
     # -- I/O -----------------------------------------------------------------
     def save(self, path) -> None:
@@ -256,9 +290,17 @@ def validate(X, y, B0, v0, w_star, B_star=None, v_star=None, sigma_ood=None, *, 
     Warns (:class:`RegimeWarning`) outside the theorems' regime.
 
     Returns a dict with ``m`` (rank of X) and ``label_residual``.
+
+    X is factorised once (:func:`~lpft_theory.geometry.column_space` of :math:`X^\top`: a thin QR,
+    O(n²·d)); its singular values give both rank(X) and the spectral norm of X.
     """
+    return _validate(X, y, B0, v0, w_star, B_star, v_star, sigma_ood, allow_label_noise=allow_label_noise)[0]
+
+
+def _validate(X, y, B0, v0, w_star, B_star=None, v_star=None, sigma_ood=None, *, allow_label_noise=False):
+    """:func:`validate`, also returning the :class:`~lpft_theory.geometry.ColumnSpace` of Xᵀ it computed."""
     arrays = dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma_ood)
-    arrays = {k: (None if v is None else _as_float_array(k, v)) for k, v in arrays.items()}
+    arrays = {k: (None if v is None else _as_float_array(k, v, copy=False)) for k, v in arrays.items()}
     X, y, B0, v0, w_star = (arrays[k] for k in REQUIRED)
     B_star, v_star, sigma_ood = (arrays[k] for k in OPTIONAL)
 
@@ -296,10 +338,11 @@ def validate(X, y, B0, v0, w_star, B_star=None, v_star=None, sigma_ood=None, *, 
         if not lam_min > 0:
             raise ValueError(f"sigma_ood must be positive definite, smallest eigenvalue is {lam_min:.3g}")
 
-    m = int(np.linalg.matrix_rank(X))
+    space = geometry.column_space(X.T)  # rank(X) and ||X||_2 from one factorisation; reduce() reuses the basis
+    m = space.rank
     if m < 1:
         raise ValueError("X has rank 0: the ID subspace S is empty, nothing can be fine-tuned")
-    scale = np.linalg.norm(X, 2) * np.linalg.norm(w_star) + np.linalg.norm(y)
+    scale = space.s[0] * np.linalg.norm(w_star) + np.linalg.norm(y)
     resid = float(np.linalg.norm(y - X @ w_star) / scale) if scale > 0 else 0.0
     if not allow_label_noise:
         if resid > LABEL_TOL:
@@ -309,7 +352,52 @@ def validate(X, y, B0, v0, w_star, B_star=None, v_star=None, sigma_ood=None, *, 
         if resid > LABEL_WARN_TOL:
             warnings.warn(f"y differs from X @ w_star by relative residual {resid:.3g}", stacklevel=3)
     check_regime(d=d, k=k, m=m)
-    return dict(n=n, d=d, k=k, m=m, label_residual=resid)
+    return dict(n=n, d=d, k=k, m=m, label_residual=resid), space
+
+
+# ---------------------------------------------------------------------------
+# the one factorisation of X, kept while the problem's X array lives
+
+_SPACES: dict = {}  # id(X) -> (weakref to X, ColumnSpace, or a list of them for a batch)
+_SPACES_LOCK = threading.Lock()
+_TRACER = getattr(jax.core, "Tracer", ())
+
+
+def _remember(X, space) -> None:
+    """Keep ``space`` (the factorisation of X validation made) for as long as the jax array ``X`` lives."""
+    if not isinstance(X, jax.Array) or isinstance(X, _TRACER):
+        return
+    key = id(X)
+
+    def forget(ref, key=key):
+        with _SPACES_LOCK:
+            if _SPACES.get(key, (None,))[0] is ref:
+                del _SPACES[key]
+
+    with _SPACES_LOCK:
+        _SPACES[key] = (weakref.ref(X, forget), space)
+
+
+def _remembered(X):
+    with _SPACES_LOCK:
+        entry = _SPACES.get(id(X))
+    return entry[1] if entry is not None and entry[0]() is X else None
+
+
+def _row_space(X):
+    """The :class:`~lpft_theory.geometry.ColumnSpace` of Xᵀ (one problem): remembered, else computed (and kept)."""
+    space = _remembered(X)
+    if isinstance(space, geometry.ColumnSpace):
+        return space
+    space = geometry.column_space(np.asarray(X, dtype=np.float64).T)
+    _remember(X, space)
+    return space
+
+
+def _member_row_spaces(X):
+    """The remembered factorisations of the members of a batched X (a list in ``np.ndindex`` order), or None."""
+    spaces = _remembered(X)
+    return spaces if isinstance(spaces, list) else None
 
 
 def check_regime(d: int, k: int, m: int) -> bool:
@@ -408,14 +496,14 @@ def _check_seed(seed, name: str = "seed"):
     return seed
 
 
-def _as_float_array(name: str, value) -> np.ndarray:
+def _as_float_array(name: str, value, copy: bool = True) -> np.ndarray:
     try:
         a = np.asarray(value)
     except Exception as e:  # noqa: BLE001
         raise TypeError(f"{name} must be an array of numbers, got {type(value).__name__} ({e})") from None
     if a.dtype == object or not (np.issubdtype(a.dtype, np.floating) or np.issubdtype(a.dtype, np.integer)):
         raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
-    return a.astype(np.float64)
+    return a.astype(np.float64, copy=copy)
 
 
 def _batch_shape(arrays: dict) -> tuple:

@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import geometry
-from .problem import Problem
+from .problem import Problem, _member_row_spaces
 
 #: Number of OOD draws x ~ N(0, Σ) used for the OOD distortion metric.
 DEFAULT_N_OOD = 256
@@ -117,15 +117,24 @@ def reduce(problem: Problem, n_ood: int = DEFAULT_N_OOD, seed: int = 0) -> Reduc
     ``n_ood`` draws :math:`x\\sim N(0,\\Sigma)` (seeded by ``seed``) are kept in S-coordinates
     for the OOD distortion metric. Batched problems are reduced member by member and
     stacked (all members must have the same rank m).
+
+    The basis :math:`U_S` is the one :meth:`Problem.row_space` keeps from validation, so X is not
+    factorised again.
     """
     if problem.batch_shape:
-        members = [reduce(_index(problem, i), n_ood, seed) for i in np.ndindex(*problem.batch_shape)]
+        spaces = _member_row_spaces(problem.X)
+        members = [_reduce_one(_index(problem, i), n_ood, seed, None if spaces is None else spaces[j])
+                   for j, i in enumerate(np.ndindex(*problem.batch_shape))]
         ms = {r.m for r in members}
         if len(ms) != 1:
             raise ValueError(f"problem: batch members have different ID dimensions m={sorted(ms)}; batch only equal m")
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
         return jax.tree_util.tree_map(lambda a: a.reshape(problem.batch_shape + a.shape[1:]), stacked)
+    return _reduce_one(problem, n_ood, seed, None)
 
+
+def _reduce_one(problem: Problem, n_ood: int, seed: int, space) -> ReducedProblem:
+    """:func:`reduce` of one problem; ``space`` its :class:`~lpft_theory.geometry.ColumnSpace` of Xᵀ if known."""
     X = np.asarray(problem.X, dtype=np.float64)
     y = np.asarray(problem.y, dtype=np.float64)
     B0 = np.asarray(problem.B0, dtype=np.float64)
@@ -133,7 +142,7 @@ def reduce(problem: Problem, n_ood: int = DEFAULT_N_OOD, seed: int = 0) -> Reduc
     k, d = B0.shape
     Bstar = None if problem.B_star is None else np.asarray(problem.B_star, dtype=np.float64)
 
-    U_S = geometry.column_basis(X.T)
+    U_S = (problem.row_space() if space is None else space).basis
     m = U_S.shape[1]
     Z = X @ U_S
     G = Z.T @ Z

@@ -87,3 +87,45 @@ def test_column_basis_and_complement():
     np.testing.assert_allclose(C.T @ Q, 0.0, atol=1e-13)
     with pytest.raises(ValueError, match="size"):
         geometry.orthonormal_complement(Q, size=6)
+
+
+@pytest.mark.parametrize("p,q,r,block", [(1000, 20, 7, 64), (1005, 20, 20, 100), (530, 12, 3, 16), (3000, 64, 32, 128)])
+def test_column_space_blocked_qr_matches_direct_svd(p, q, r, block):
+    # tall rank-r matrices with graded singular values (down to 1e-6 s_max); the last block may be short
+    rng = np.random.default_rng(p + q)
+    M = (rng.standard_normal((p, r)) @ rng.standard_normal((r, q))) * np.geomspace(1.0, 1e-6, q)
+    blocked = geometry.column_space(M, block_rows=block)  # p >= 2 * block: the blocked-QR path
+    direct = geometry.column_space(M, block_rows=10**9)  # numpy SVD of M
+    U, s, _ = np.linalg.svd(M, full_matrices=False)
+    np.testing.assert_allclose(direct.s, s, rtol=0, atol=1e-15 * s[0])
+    assert blocked.rank == direct.rank == np.linalg.matrix_rank(M) == r
+    np.testing.assert_allclose(blocked.s, s, rtol=0, atol=1e-14 * s[0])
+    B = blocked.basis
+    assert B.shape == (p, r)
+    np.testing.assert_allclose(B.T @ B, np.eye(r), atol=1e-13)
+    # same subspace as the SVD's: projections agree, and M lies in the span
+    np.testing.assert_allclose(B @ (B.T @ U[:, :r]), U[:, :r], atol=1e-11)
+    np.testing.assert_allclose(B @ (B.T @ M), M, atol=1e-13 * s[0])
+    np.testing.assert_array_equal(geometry.column_basis(M), direct.basis)  # small M: the direct path
+
+
+def test_column_space_edge_cases():
+    z = geometry.column_space(np.zeros((40, 3)), block_rows=8)
+    assert z.rank == 0 and z.basis.shape == (40, 0)
+    e = geometry.column_space(np.zeros((5, 0)))
+    assert e.rank == 0 and e.basis.shape == (5, 0)
+    assert geometry.numerical_rank([3.0, 1e-20], (10, 2)) == 1
+    with pytest.raises(ValueError, match="block_rows"):
+        geometry.column_space(np.ones((4, 2)), block_rows=0)
+    A = np.random.default_rng(3).standard_normal((3, 500))
+    assert geometry.spectral_norm_wide(A) == pytest.approx(np.linalg.norm(A, 2), rel=1e-13)
+    assert geometry.spectral_norm_wide(A.T) == pytest.approx(np.linalg.norm(A, 2), rel=1e-13)
+
+
+def test_orthonormal_columns_blocked_matches_lapack_span():
+    A = np.random.default_rng(4).standard_normal((1003, 10))
+    Q = geometry.orthonormal_columns(A, block_rows=64)  # blocked path (last block short)
+    Q0 = np.linalg.qr(A)[0]
+    np.testing.assert_allclose(Q.T @ Q, np.eye(10), atol=1e-13)
+    np.testing.assert_allclose(Q @ (Q.T @ Q0), Q0, atol=1e-12)  # same span
+    np.testing.assert_array_equal(geometry.orthonormal_columns(A), Q0)  # below two blocks: LAPACK's Q

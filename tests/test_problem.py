@@ -148,3 +148,41 @@ def test_load_errors(tmp_path):
     np.savez(tmp_path / "extra.npz", extra=np.zeros(2), **a)
     with pytest.raises(ValueError, match="unknown key"):
         Problem.load(tmp_path / "extra.npz")
+
+
+def test_x_is_factorised_once_and_reused_by_reduce(monkeypatch):
+    from lpft_theory import reduce
+
+    calls = []
+    real = geometry.column_space
+
+    def counting(M, *a, **kw):
+        calls.append(np.shape(M))
+        return real(M, *a, **kw)
+
+    monkeypatch.setattr(geometry, "column_space", counting)
+    p = Problem.random(seed=5, d=40, k=2, m=6, n=10, eps=0.2)
+    assert calls == [(40, 10)]  # validation factorised Xᵀ once; random() reused its rank
+    space = p.row_space()
+    assert p.row_space() is space and space.rank == 6 and calls == [(40, 10)]
+    X = np.asarray(p.X)
+    np.testing.assert_allclose(space.s, np.linalg.svd(X, compute_uv=False), rtol=0, atol=1e-13)
+    rp = reduce(p)
+    assert (40, 10) not in calls[1:]  # reduce used the kept basis (its other call is the OOD basis)
+    np.testing.assert_array_equal(np.asarray(rp.U_S), space.basis)
+    # a batch: each member factorised once at validation, reused member by member
+    calls.clear()
+    arrays = {f: np.stack([np.asarray(getattr(q, f)) for q in (p, Problem.random(seed=6, d=40, k=2, m=6, n=10))])
+              for f in ("X", "y", "B0", "v0", "w_star")}
+    calls.clear()
+    batch = Problem.from_arrays(**arrays)
+    assert calls == [(40, 10), (40, 10)]
+    rb = reduce(batch)
+    assert calls.count((40, 10)) == 2
+    np.testing.assert_array_equal(np.asarray(rb.U_S[0]), space.basis)
+    with pytest.raises(ValueError, match="batch"):
+        batch.row_space()
+    # a Problem built without validation (e.g. by a tree map) is factorised on demand, then kept
+    q = Problem(*(a + 0.0 for a in (p.X, p.y, p.B0, p.v0, p.w_star)))
+    calls.clear()
+    assert q.row_space().rank == 6 and q.row_space().rank == 6 and calls == [(40, 10)]

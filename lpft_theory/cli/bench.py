@@ -15,6 +15,9 @@ def register(sub) -> None:
     p.add_argument("--sections", default="scipy,d,lockstep,gpu", help="comma list of scipy,d,lockstep,gpu")
     p.add_argument("--gpu-smoke", action="store_true", help="without a GPU, run the GPU code path on CPU at tiny size")
     p.add_argument("--gpu-max-batch", type=int_arg(1), default=10**6, help="largest GPU batch (default 1e6)")
+    from ..scale.bench import add_d_arguments
+
+    add_d_arguments(p, int_arg(1))  # --d-dims, --d-max-problems (the d section)
     p.set_defaults(func=run)
 
 
@@ -24,8 +27,10 @@ def run(args) -> int:
     if unknown or not sections:
         raise ValueError(f"--sections: unknown section(s) {unknown}; allowed {','.join(SECTIONS)}" if unknown else
                          f"--sections: none given; allowed {','.join(SECTIONS)}")
-    check_out_dir(args.out, "--out")
     from ..scale import bench
+
+    bench.parse_dims(args.d_dims)  # bad --d-dims: exit 2 before any work
+    check_out_dir(args.out, "--out")
 
     bench.run(args)
     return 0

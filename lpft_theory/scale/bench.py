@@ -24,9 +24,12 @@ Sections
    Set-up (the reduction, O(n·d·m) per problem) is timed separately.
 2. **d-independence**: one base set of problems at d = 100 is embedded isometrically into ℝ^d
    (X' = XPᵀ, B' = BPᵀ, w' = Pw with P a random d×100 matrix with orthonormal columns) for
-   d = 100 … 100 000. The reduced flows are orthogonally equivalent, so any change of solve
-   time with d would come from the implementation, not from different dynamics. Set-up
-   (building + reducing) and solve are timed separately.
+   d = 100 … 100 000 (``--d-dims``, up to 10⁶ and beyond). The reduced flows are orthogonally
+   equivalent, so any change of solve time with d would come from the implementation, not from
+   different dynamics. Set-up (building + reducing) and solve are timed separately. Above
+   d = 10⁵ the largest d embeds only 8 of the 32 problems by default (``--d-max-problems``; each row
+   reports its N and is compared with the smallest d on the same problems); peak memory is that of
+   one embedded problem (about 3 GB at d = 10⁶).
 3. **Lockstep waste** (see :mod:`lpft_theory.scale.batch`): member-steps executed by one vmap over the
    whole batch vs the sum of per-member steps, and the same after sorting by stiffness into groups.
 4. **GPU throughput** (only when a GPU is visible; ``--gpu-smoke``, and ``--quick`` without a GPU,
@@ -294,8 +297,11 @@ def bench_vs_scipy(N, d, k, m, n, T, rtol_scipy, atol_scipy, ladder, group_size,
 
 
 def embedding(d, d0, rng):
-    """A random d×d0 matrix P with orthonormal columns (PᵀP = I)."""
-    return np.linalg.qr(rng.standard_normal((max(d, d0), d0)))[0]
+    """A random d×d0 matrix P with orthonormal columns (PᵀP = I); a blocked QR above 16384 rows
+    (:func:`lpft_theory.geometry.orthonormal_columns`: O(d·d0) memory, ~10× faster than LAPACK's at d = 10⁶)."""
+    from lpft_theory.geometry import orthonormal_columns
+
+    return orthonormal_columns(rng.standard_normal((max(d, d0), d0)))
 
 
 def embed(problem, P):
@@ -307,31 +313,67 @@ def embed(problem, P):
                                P @ np.asarray(problem.w_star), B_star=f(problem.B_star), v_star=np.asarray(problem.v_star))
 
 
-def bench_d_independence(N, dims, k, m, n, T, rtol, solver, reps, log):
+#: Above this d the d-independence rows embed only ``max_problems`` problems (default 8): each member
+#: costs O(n·d) memory and seconds of set-up at d = 10⁶.
+D_FULL_SET_MAX = 100_000
+#: Default number of problems embedded at the largest d when it exceeds :data:`D_FULL_SET_MAX`.
+D_LARGE_PROBLEMS = 8
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MB; ``ru_maxrss`` is in kB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def problems_per_row(N, dims, max_problems=None):
+    """How many of the N base problems each d-independence row embeds.
+
+    Every row uses all N, except the largest d: ``min(N, max_problems)`` when ``max_problems`` is given,
+    else ``min(N, D_LARGE_PROBLEMS)`` when that d exceeds :data:`D_FULL_SET_MAX`.
+    """
+    counts = [N] * len(dims)
+    if dims:
+        if max_problems is not None:
+            counts[-1] = min(N, int(max_problems))
+        elif dims[-1] > D_FULL_SET_MAX:
+            counts[-1] = min(N, D_LARGE_PROBLEMS)
+    return counts
+
+
+def _strip_lift(rp):
+    """The reduced problem without its d-sized lift basis Q (d × (m+r)), which the solve never reads:
+    kept, 32 members at d = 10⁶ would hold 12.5 GB. Replaced by an empty (…, 0, m+r) array."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    return eqx.tree_at(lambda r: r.basis, rp, jnp.zeros(rp.basis.shape[:-2] + (0, rp.basis.shape[-1])))
+
+
+def bench_d_independence(N, dims, k, m, n, T, rtol, solver, reps, log, max_problems=None):
+    r"""Solve time of one set of problems embedded isometrically into ℝ^d, for each d in ``dims``.
+
+    Per row: ``build_s`` (the embedding P and the embedded, validated Problems), ``setup_reduce_s``
+    (:func:`~lpft_theory.reduced.reduce`) and ``solve_s`` (the batched FT solve; best of ``reps``
+    after one compiling call) are reported separately. Members are reduced one at a time and only
+    their d-free reduced form is kept (:func:`_strip_lift`), so peak memory is that of one embedded
+    problem (about 3 GB at d = 10⁶, n = 64), whatever the count. The largest d may embed fewer
+    problems (:func:`problems_per_row`); every row reports its ``N`` and is compared with the
+    smallest d solved on the same first ``N`` problems (``solve_s_smallest_d_same_N``,
+    ``ratio_to_smallest_d``; equal ``total_steps`` means identical dynamics).
+    """
     import jax
     import jax.numpy as jnp
 
     from lpft_theory import Problem, reduce
     from lpft_theory.scale.batch import simulate_batch
 
+    dims = [int(d) for d in dims]
+    counts = problems_per_row(N, dims, max_problems)
     base = [Problem.random(seed=1000 + i, d=100, k=k, m=m, n=n, eps=0.1) for i in range(N)]
-    rows = []
-    for d in dims:
-        t0 = _now()
-        P = embedding(d, 100, np.random.default_rng(d))
-        t_build = _now() - t0
-        t_reduce = 0.0
-        members = []
-        for p in base:
-            t0 = _now()
-            q = embed(p, P)
-            t_build += _now() - t0
-            t0 = _now()
-            members.append(reduce(q))
-            t_reduce += _now() - t0
-            del q
-        rp = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
-        del members
+
+    def solve(rp):
         bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=rtol * 1e-2, solver=solver, group_size=None)  # compile (shape is d-free)
         _block(bt.v)
         times = []
@@ -340,14 +382,51 @@ def bench_d_independence(N, dims, k, m, n, T, rtol, solver, reps, log):
             bt = simulate_batch(rp, "ft", [T], rtol=rtol, atol=rtol * 1e-2, solver=solver, group_size=None)
             _block(bt.v)
             times.append(_now() - t0)
-        rows.append(dict(d=d, build_s=t_build, setup_reduce_s=t_reduce, solve_s=min(times),
-                         solve_s_all=times, total_steps=int(np.sum(bt.num_steps)),
-                         final_v_checksum=float(jnp.sum(jnp.abs(bt.v[:, -1])))))
-        log(f"  d={d}: build {t_build:.2f} s, reduce {t_reduce:.2f} s, solve {min(times):.3f} s, "
-            f"steps {rows[-1]['total_steps']}")
+        return bt, times
+
+    rows = []
+    smallest = None  # the stacked reduced problems at the smallest d (d-free: the lift is stripped)
+    for d, count in zip(dims, counts):
+        t0 = _now()
+        P = embedding(d, 100, np.random.default_rng(d))
+        t_build = _now() - t0
+        t_reduce = 0.0
+        members = []
+        for p in base[:count]:
+            t0 = _now()
+            q = embed(p, P)
+            t_build += _now() - t0
+            t0 = _now()
+            members.append(_strip_lift(reduce(q)))
+            t_reduce += _now() - t0
+            del q
+        del P
+        rp = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
+        del members
+        bt, times = solve(rp)
+        row = dict(d=d, N=count, build_s=t_build, setup_reduce_s=t_reduce, setup_s=t_build + t_reduce,
+                   solve_s=min(times), solve_s_all=times, total_steps=int(np.sum(bt.num_steps)),
+                   final_v_checksum=float(jnp.sum(jnp.abs(bt.v[:, -1]))), peak_rss_mb=_peak_rss_mb())
+        if smallest is None:
+            smallest = rp
+        rows.append(row)
+        log(f"  d={d} (N={count}): build {t_build:.2f} s, reduce {t_reduce:.2f} s, solve {min(times):.3f} s, "
+            f"steps {row['total_steps']}, peak RSS {row['peak_rss_mb']:.0f} MB")
         del rp, bt
-    return dict(N=N, k=k, m=m, n=n, T=T, rtol=rtol, solver=solver, rows=rows,
-                ratio_largest_to_smallest=rows[-1]["solve_s"] / rows[0]["solve_s"])
+    # the reference for each row: the smallest d, solved on the same first N problems
+    ref = {rows[0]["N"]: (rows[0]["solve_s"], rows[0]["total_steps"], rows[0]["final_v_checksum"])}
+    for row in rows:
+        if row["N"] not in ref:
+            sub = jax.tree_util.tree_map(lambda a: a[: row["N"]], smallest)
+            bt, times = solve(sub)
+            ref[row["N"]] = (min(times), int(np.sum(bt.num_steps)), float(jnp.sum(jnp.abs(bt.v[:, -1]))))
+            log(f"  d={rows[0]['d']} on the first {row['N']} problems (reference): solve {min(times):.3f} s")
+        s_ref, steps_ref, check_ref = ref[row["N"]]
+        row.update(solve_s_smallest_d_same_N=s_ref, total_steps_smallest_d_same_N=steps_ref,
+                   final_v_checksum_smallest_d_same_N=check_ref, ratio_to_smallest_d=row["solve_s"] / s_ref)
+    return dict(N=N, k=k, m=m, n=n, T=T, rtol=rtol, solver=solver, rows=rows, max_problems=max_problems,
+                ratio_largest_to_smallest=rows[-1]["ratio_to_smallest_d"],
+                peak_rss_mb=max(r["peak_rss_mb"] for r in rows))
 
 
 # --------------------------------------------------------------------------------------
@@ -558,11 +637,20 @@ def markdown(res) -> str:
         s = res["d_independence"]
         L.append(f"## d-independence (N={s['N']}, k={s['k']}, m={s['m']}, n={s['n']}, t∈[0,{s['T']:g}], "
                  f"{s['solver']} rtol {s['rtol']:g})\n")
-        L.append("| d | build (s) | reduce (s) | solve (s) | total steps |")
-        L.append("|---|---|---|---|---|")
+        d0 = s["rows"][0]["d"]
+        L.append(f"| d | N | build (s) | reduce (s) | set-up (s) | solve (s) | solve at d={d0}, same N (s) | ratio | "
+                 "total steps | peak RSS (MB) |")
+        L.append("|---|---|---|---|---|---|---|---|---|---|")
         for r in s["rows"]:
-            L.append(f"| {r['d']} | {r['build_s']:.3f} | {r['setup_reduce_s']:.3f} | {r['solve_s']:.4f} | {r['total_steps']} |")
-        L.append(f"\nSolve time at d={s['rows'][-1]['d']} / d={s['rows'][0]['d']}: **{s['ratio_largest_to_smallest']:.2f}**\n")
+            L.append(f"| {r['d']} | {r['N']} | {r['build_s']:.3f} | {r['setup_reduce_s']:.3f} | {r['setup_s']:.3f} | "
+                     f"{r['solve_s']:.4f} | {r['solve_s_smallest_d_same_N']:.4f} | {r['ratio_to_smallest_d']:.2f} | "
+                     f"{r['total_steps']} | {r['peak_rss_mb']:.0f} |")
+        L.append(f"\nSet-up = build (embedding + validation) + reduce, O(n·d·m) per problem; solve = the batched FT "
+                 f"solve (best of the repeats, compiled first), which never sees d. N = problems embedded in the row "
+                 f"(the largest d may embed fewer: `--d-max-problems`); each row is compared with d={d0} solved on "
+                 f"the same first N problems. Peak RSS: the process so far.\n")
+        L.append(f"Solve time at d={s['rows'][-1]['d']} / d={d0} (same N={s['rows'][-1]['N']}): "
+                 f"**{s['ratio_largest_to_smallest']:.2f}**\n")
     if "lockstep" in res:
         s = res["lockstep"]
         L.append(f"## Lockstep waste (N={s['N']}, d={s['d']}, t∈[0,{s['T']:g}], {s['solver']} rtol {s['rtol']:g})\n")
@@ -603,7 +691,46 @@ def build_parser(prog="bench_flow.py"):
     p.add_argument("--gpu-smoke", action="store_true", help="without a GPU, run the GPU code path on CPU at tiny size "
                    "(always on with --quick)")
     p.add_argument("--gpu-max-batch", type=int, default=10**6, help="largest GPU batch (default 1e6)")
+    add_d_arguments(p, int)
     return p
+
+
+#: Help texts of the d-independence options (shared by ``bench_flow.py`` and ``lpft-theory bench``).
+D_DIMS_HELP = ("comma list of the dimensions d of the d-independence section, each >= 100, increasing; 1e6 "
+               "notation accepted (default 100,1000,10000,100000; --quick: 100,1000), e.g. "
+               "100,1000,10000,100000,1000000")
+D_MAX_PROBLEMS_HELP = (f"number of the base problems embedded at the largest d (default: all, or "
+                       f"{D_LARGE_PROBLEMS} when the largest d exceeds {D_FULL_SET_MAX}); each row reports its N and "
+                       f"is compared with the smallest d solved on the same problems")
+
+
+def add_d_arguments(p, int_type) -> None:
+    """``--d-dims`` and ``--d-max-problems`` (``int_type`` parses a positive integer)."""
+    p.add_argument("--d-dims", default=None, metavar="LIST", help=D_DIMS_HELP)
+    p.add_argument("--d-max-problems", type=int_type, default=None, metavar="N", help=D_MAX_PROBLEMS_HELP)
+
+
+def parse_dims(text):
+    """``--d-dims``: a comma list of integers >= 100 (the base dimension), strictly increasing; None = default."""
+    if text is None:
+        return None
+    dims = []
+    for item in str(text).split(","):
+        item = item.strip()
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"--d-dims: {item!r} is not a number (expected a comma list such as 100,1000,1e6)") from None
+        if not (np.isfinite(value) and value.is_integer()):
+            raise ValueError(f"--d-dims: {item!r} is not an integer")
+        dims.append(int(value))
+    if not dims:
+        raise ValueError("--d-dims: no dimension given")
+    if dims[0] < 100:
+        raise ValueError(f"--d-dims: every d must be >= 100 (the base problems live in R^100), got {dims[0]}")
+    if any(b <= a for a, b in zip(dims, dims[1:])):
+        raise ValueError(f"--d-dims: dimensions must be strictly increasing, got {dims}")
+    return dims
 
 
 def run(args, log=print) -> dict:
@@ -614,6 +741,10 @@ def run(args, log=print) -> dict:
     unknown = sections - {"scipy", "d", "lockstep", "gpu"}
     if unknown:
         raise ValueError(f"--sections: unknown section(s) {sorted(unknown)}; allowed scipy,d,lockstep,gpu")
+    dims = parse_dims(getattr(args, "d_dims", None))
+    max_problems = getattr(args, "d_max_problems", None)
+    if max_problems is not None and int(max_problems) < 1:
+        raise ValueError(f"--d-max-problems must be >= 1, got {max_problems}")
     res = dict(environment=environment(), quick=bool(args.quick))
     q = args.quick
     if "scipy" in sections:
@@ -628,11 +759,13 @@ def run(args, log=print) -> dict:
     if "d" in sections:
         log("[2] d-independence")
         if q:
-            res["d_independence"] = bench_d_independence(N=4, dims=(100, 1000), k=2, m=6, n=12, T=0.5, rtol=1e-8,
-                                                         solver="tsit5", reps=1, log=log)
+            res["d_independence"] = bench_d_independence(N=4, dims=dims or (100, 1000), k=2, m=6, n=12, T=0.5,
+                                                         rtol=1e-8, solver="tsit5", reps=1, log=log,
+                                                         max_problems=max_problems)
         else:
-            res["d_independence"] = bench_d_independence(N=32, dims=(100, 1000, 10_000, 100_000), k=8, m=32, n=64,
-                                                         T=1.0, rtol=1e-8, solver="tsit5", reps=5, log=log)
+            res["d_independence"] = bench_d_independence(N=32, dims=dims or (100, 1000, 10_000, 100_000), k=8, m=32,
+                                                         n=64, T=1.0, rtol=1e-8, solver="tsit5", reps=5, log=log,
+                                                         max_problems=max_problems)
     if "lockstep" in sections:
         log("[3] lockstep waste")
         if q:

@@ -44,3 +44,37 @@ def test_bench_bad_section_exits_2(tmp_path, capsys):
     assert main(["bench", "--quick", "--sections", "scipy,nope", "--out", str(tmp_path)]) == 2
     assert "nope" in capsys.readouterr().err
     assert not (tmp_path / "bench_flow.json").exists()
+
+
+def test_bench_d_section_options(tmp_path, capsys):
+    # --d-dims and --d-max-problems through the command line: the largest d embeds only 2 of the 4
+    # problems and is compared with the smallest d solved on the same 2 (identical dynamics)
+    out = tmp_path / "d"
+    assert main(["bench", "--quick", "--sections", "d", "--d-dims", "100,3e2", "--d-max-problems", "2",
+                 "--out", str(out)]) == 0
+    res = json.loads((out / "bench_flow.json").read_text())
+    s = res["d_independence"]
+    rows = s["rows"]
+    assert [r["d"] for r in rows] == [100, 300] and [r["N"] for r in rows] == [4, 2] and s["max_problems"] == 2
+    small, large = rows
+    assert small["total_steps_smallest_d_same_N"] == small["total_steps"]
+    assert large["total_steps_smallest_d_same_N"] == large["total_steps"] > 0
+    np.testing.assert_allclose(large["final_v_checksum"], large["final_v_checksum_smallest_d_same_N"], rtol=1e-7)
+    for r in rows:
+        assert r["setup_s"] == r["build_s"] + r["setup_reduce_s"] and r["solve_s"] > 0 and r["peak_rss_mb"] > 0
+    md = (out / "bench_flow.md").read_text()
+    assert "| 300 | 2 |" in md and "same N" in md
+
+
+def test_bench_d_options_bad_input_and_help(tmp_path, capsys):
+    for argv, match in ((["--d-dims", "50,100"], ">= 100"), (["--d-dims", "1000,100"], "increasing"),
+                        (["--d-dims", "1e3,x"], "not a number"), (["--d-max-problems", "0"], "--d-max-problems")):
+        assert main(["bench", "--quick", "--sections", "d", *argv, "--out", str(tmp_path / "x")]) == 2
+        assert match in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    import pytest
+
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = capsys.readouterr().out
+    assert "--d-dims" in text and "--d-max-problems" in text

@@ -1,0 +1,73 @@
+"""``benchmarks/gpu_run.py --tiny`` runs on CPU end to end: the JSON has every key, and the trajectories of both
+sides agree with an independent scipy solve of the reduced FT flow (no timing is asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from scipy.integrate import solve_ivp
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _scipy_final(G, a, v0, B0, T):
+    """DOP853 at rtol 1e-12 on v' = -2 B r, B' = -2 v rᵀ, r = G(Bᵀv - a), written here from the math."""
+    k, m = B0.shape
+
+    def f(t, z):
+        v, B = z[:k], z[k:].reshape(k, m)
+        r = G @ (B.T @ v - a)
+        return np.concatenate([-2.0 * B @ r, (-2.0 * np.outer(v, r)).ravel()])
+
+    sol = solve_ivp(f, (0.0, T), np.concatenate([v0, B0.ravel()]), method="DOP853", rtol=1e-12, atol=1e-14)
+    assert sol.success
+    return sol.y[:k, -1], sol.y[k:, -1].reshape(k, m)
+
+
+def _rel(v, B, v_ref, B_ref):
+    return np.sqrt((np.sum((v - v_ref) ** 2) + np.sum((B - B_ref) ** 2)) / (np.sum(v_ref**2) + np.sum(B_ref**2)))
+
+
+@pytest.mark.slow  # 2-3 min on 2 shared CPU cores (three sizes on both sides, each compiled; a 20-trial campaign)
+def test_gpu_run_tiny_on_cpu(tmp_path):
+    out = tmp_path / "gpu"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "gpu_run.py"), "--tiny", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "targets:" in proc.stdout
+    res = json.loads((out / "gpu_run.json").read_text())
+    md = (out / "gpu_run.md").read_text()
+    assert set(res) >= {"environment", "config", "trajectories", "campaign", "targets", "skipped", "elapsed_s"}
+    env_ = res["environment"]
+    for key in ("device", "backend", "jax", "diffrax", "numpy", "python", "date_utc", "load_average", "command"):
+        assert env_[key] not in (None, "")
+    assert env_["x64"] is True
+    cfg = res["config"]
+    assert cfg["tiny"] is True and cfg["sizes"] == [64, 128, 256] and cfg["k"] == 8 and cfg["m"] == 32
+    assert [r["size"] for r in res["trajectories"]] == [64, 128, 256] and not res["skipped"]
+    for r in res["trajectories"]:
+        p, nv = r["package"], r["naive"]
+        for side in (p, nv):
+            assert {"compile_s", "run_s", "total_incl_compile_s", "traj_per_s", "member_steps", "waste"} <= set(side)
+            assert side["member_steps"] > 0 and 0 <= side["waste"] < 1
+        assert nv["all_successful"] is True
+        assert p["lockstep_steps"] >= p["member_steps"]
+        assert {"ratio_run", "ratio_incl_compile", "max_rel_diff_package_vs_naive"} <= set(r)
+        assert r["max_rel_diff_package_vs_naive"] < 1e-6  # same flow, solver and tolerances
+        assert len(r["check_members"]) == 3
+    # independent check: scipy on the first, middle and last member of the smallest and largest sizes
+    for r in (res["trajectories"][0], res["trajectories"][-1]):
+        for c in r["check_members"]:
+            G, a, v0, B0 = (np.asarray(c[key]) for key in ("G", "a", "v0", "B0"))
+            v_ref, B_ref = _scipy_final(G, a, v0, B0, cfg["T"])
+            assert _rel(np.asarray(c["v_package"]), np.asarray(c["B_package"]), v_ref, B_ref) < 1e-6
+            assert _rel(np.asarray(c["v_naive"]), np.asarray(c["B_naive"]), v_ref, B_ref) < 1e-6
+    camp = res["campaign"]
+    assert camp["trials"] == 20 and camp["rows"] == 20 and camp["elapsed_s"] > 0
+    t = res["targets"]
+    assert t["traj_1e6_incl_compile_s"] is None and t["speedup_size"] == 256
+    assert "Not a GPU result" in md and "| 256 | naive vmap |" in md and "Bound campaign" in md
