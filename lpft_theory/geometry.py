@@ -21,6 +21,13 @@ import scipy.optimize
 ORTHONORMAL_TOL = 1e-8
 
 
+def _xp(*arrays):
+    """numpy when every input is a host array (numpy or Python numbers), else jax.numpy: host callers (the
+    bound ingredients of a campaign, thousands of small problems) avoid JAX's per-operation dispatch, and
+    code under ``jit`` gets jax.numpy."""
+    return np if all(isinstance(a, (np.ndarray, np.generic, float, int)) for a in arrays) else jnp
+
+
 def _check_pair(B, Bp, who: str) -> None:
     """Both 2-D with the same shape (k, d): k features in R^d each (shapes are static, so this works under jit)."""
     sB, sBp = tuple(np.shape(B)), tuple(np.shape(Bp))
@@ -203,8 +210,9 @@ def cos_angles_to_subspace(B_rows, U_cols, complement: bool = False):
     Returns :math:`\min(k, \dim)` values in decreasing order, where dim is the
     dimension of the target subspace; ``cos θ_max`` is the last one.
     """
-    B = jnp.asarray(B_rows)
-    U = jnp.asarray(U_cols)
+    xp = _xp(B_rows, U_cols)
+    B = xp.asarray(B_rows)
+    U = xp.asarray(U_cols)
     k, d = B.shape
     m = U.shape[1]
     if complement:
@@ -214,7 +222,7 @@ def cos_angles_to_subspace(B_rows, U_cols, complement: bool = False):
         P = U.T @ B.T
         count = min(k, m)
     s = singular_values(P)[:count]
-    return jnp.clip(s, 0.0, 1.0)
+    return xp.clip(s, 0.0, 1.0)
 
 
 def singular_values(M):
@@ -224,11 +232,12 @@ def singular_values(M):
     singular values are the same; an SVD routine applied to the k×d matrix directly may allocate
     d×d workspace (80 GB at d = 10⁵).
     """
-    M = jnp.asarray(M)
+    xp = _xp(M)
+    M = xp.asarray(M)
     if M.shape[-2] < M.shape[-1]:
-        M = jnp.swapaxes(M, -1, -2)
-    R = jnp.linalg.qr(M, mode="r")
-    return jnp.linalg.svd(R, compute_uv=False)
+        M = xp.swapaxes(M, -1, -2)
+    R = xp.linalg.qr(M, mode="r")
+    return xp.linalg.svd(R, compute_uv=False)
 
 
 def largest_principal_angle(B, Bp):
@@ -241,12 +250,13 @@ def largest_principal_angle(B, Bp):
     small and for large angles.
     """
     _check_pair(B, Bp, "largest_principal_angle")
-    B = jnp.asarray(B)
-    Bp = jnp.asarray(Bp)
-    c = jnp.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
+    xp = _xp(B, Bp)
+    B = xp.asarray(B)
+    Bp = xp.asarray(Bp)
+    c = xp.linalg.svd(B @ Bp.T, compute_uv=False)[-1]
     resid = B - (B @ Bp.T) @ Bp
     s = singular_values(resid)[0]
-    return jnp.arctan2(s, c)
+    return xp.arctan2(s, c)
 
 
 def feature_distance(B, Bp, check: bool = True):
@@ -276,7 +286,7 @@ def feature_distance(B, Bp, check: bool = True):
                     f"{ORTHONORMAL_TOL:g}), got {err:.3g}; use feature_distance_numerical or "
                     "feature_distance_bounds for general matrices"
                 )
-    return 2.0 * jnp.sin(largest_principal_angle(B, Bp) / 2.0)
+    return 2.0 * _xp(B, Bp).sin(largest_principal_angle(B, Bp) / 2.0)
 
 
 def polar_factor(M):

@@ -102,12 +102,14 @@ def head_alignment_error(v0, v_star, absolute: bool = True):
     submission's expression without |·| is used; it can be negative, and then
     :math:`\varphi` is NaN (the printed statement is undefined there).
     """
-    v0 = jnp.asarray(v0)
-    v_star = jnp.asarray(v_star)
+    host = all(isinstance(a, np.ndarray) for a in (v0, v_star))  # host callers skip JAX's dispatch
+    xp = np if host else jnp
+    v0 = xp.asarray(v0)
+    v_star = xp.asarray(v_star)
     phi2 = (v0 @ v_star) ** 2 - (v_star @ v_star) ** 2
     if absolute:
-        phi2 = jnp.abs(phi2)
-    return jnp.where(phi2 >= 0, jnp.sqrt(jnp.maximum(phi2, 0.0)), jnp.nan)
+        phi2 = xp.abs(phi2)
+    return xp.where(phi2 >= 0, xp.sqrt(xp.maximum(phi2, 0.0)), xp.nan)
 
 
 def principal_angle_cosines(rp):

@@ -111,8 +111,11 @@ class ReducedProblem(eqx.Module):
         return jnp.concatenate([B_S, jnp.broadcast_to(B_perp_red, B_S.shape[:-1] + B_perp_red.shape[-1:])], axis=-1)
 
 
-def reduce(problem: Problem, n_ood: int = DEFAULT_N_OOD, seed: int = 0) -> ReducedProblem:
+def reduce(problem: Problem, n_ood: int = DEFAULT_N_OOD, seed: int = 0, *, host: bool = False) -> ReducedProblem:
     """Build the :class:`ReducedProblem` of one problem: O(n·d·m + d·k²) once (plus O(d³) for a dense Σ).
+
+    ``host=True`` keeps the fields as numpy arrays (for host code that packs thousands of small problems,
+    :func:`lpft_theory.theory.observe.pack`; the default gives JAX arrays).
 
     ``n_ood`` draws :math:`x\\sim N(0,\\Sigma)` (seeded by ``seed``) are kept in S-coordinates
     for the OOD distortion metric. Batched problems are reduced member by member and
@@ -123,17 +126,17 @@ def reduce(problem: Problem, n_ood: int = DEFAULT_N_OOD, seed: int = 0) -> Reduc
     """
     if problem.batch_shape:
         spaces = _member_row_spaces(problem.X)
-        members = [_reduce_one(_index(problem, i), n_ood, seed, None if spaces is None else spaces[j])
+        members = [_reduce_one(_index(problem, i), n_ood, seed, None if spaces is None else spaces[j], host)
                    for j, i in enumerate(np.ndindex(*problem.batch_shape))]
         ms = {r.m for r in members}
         if len(ms) != 1:
             raise ValueError(f"problem: batch members have different ID dimensions m={sorted(ms)}; batch only equal m")
         stacked = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *members)
         return jax.tree_util.tree_map(lambda a: a.reshape(problem.batch_shape + a.shape[1:]), stacked)
-    return _reduce_one(problem, n_ood, seed, None)
+    return _reduce_one(problem, n_ood, seed, None, host)
 
 
-def _reduce_one(problem: Problem, n_ood: int, seed: int, space) -> ReducedProblem:
+def _reduce_one(problem: Problem, n_ood: int, seed: int, space, host: bool = False) -> ReducedProblem:
     """:func:`reduce` of one problem; ``space`` its :class:`~lpft_theory.geometry.ColumnSpace` of Xᵀ if known."""
     X = np.asarray(problem.X, dtype=np.float64)
     y = np.asarray(problem.y, dtype=np.float64)
@@ -170,7 +173,8 @@ def _reduce_one(problem: Problem, n_ood: int, seed: int, space) -> ReducedProble
     xi = np.random.default_rng(seed).standard_normal((n_ood, m))
     ood_S = xi @ L.T
 
-    f = lambda a: jnp.asarray(a, dtype=jnp.float64 if jax.config.jax_enable_x64 else jnp.float32)  # noqa: E731
+    dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
+    f = (lambda a: np.asarray(a, dtype=dtype)) if host else (lambda a: jnp.asarray(a, dtype=dtype))  # noqa: E731
     return ReducedProblem(
         G=f(G),
         a_star=f(a_star),

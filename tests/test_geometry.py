@@ -1,5 +1,7 @@
 """Feature distance and principal angles against independent numerics (scipy)."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -129,3 +131,24 @@ def test_orthonormal_columns_blocked_matches_lapack_span():
     np.testing.assert_allclose(Q.T @ Q, np.eye(10), atol=1e-13)
     np.testing.assert_allclose(Q @ (Q.T @ Q0), Q0, atol=1e-12)  # same span
     np.testing.assert_array_equal(geometry.orthonormal_columns(A), Q0)  # below two blocks: LAPACK's Q
+
+
+def test_host_arrays_take_the_numpy_path_with_the_same_values():
+    """numpy inputs are computed with numpy (no JAX dispatch, for host loops over many small problems),
+    JAX inputs with jax.numpy; both give the same numbers to rounding."""
+    from lpft_theory import geometry as g, metrics
+
+    rng = np.random.default_rng(3)
+    B = np.linalg.qr(rng.standard_normal((9, 3)))[0].T
+    Bp = np.linalg.qr(rng.standard_normal((9, 3)))[0].T
+    U = np.linalg.qr(rng.standard_normal((9, 4)))[0]
+    v, vs = rng.standard_normal(3), rng.standard_normal(3)
+    cases = [(g.cos_angles_to_subspace, (B, U)), (lambda a, b: g.cos_angles_to_subspace(a, b, complement=True), (B, U)),
+             (g.largest_principal_angle, (B, Bp)), (g.feature_distance, (B, Bp)), (g.singular_values, (B,)),
+             (metrics.head_alignment_error, (v, vs)), (lambda a, b: metrics.head_alignment_error(a, b, absolute=False), (v, vs))]
+    for fn, args in cases:
+        host = fn(*args)
+        dev = fn(*(jnp.asarray(a) for a in args))
+        assert isinstance(host, (np.ndarray, np.generic)) and not isinstance(host, jax.Array)
+        assert isinstance(dev, jax.Array)
+        np.testing.assert_allclose(np.asarray(host), np.asarray(dev), rtol=1e-13, atol=1e-15, equal_nan=True)

@@ -186,3 +186,17 @@ def test_x_is_factorised_once_and_reused_by_reduce(monkeypatch):
     q = Problem(*(a + 0.0 for a in (p.X, p.y, p.B0, p.v0, p.w_star)))
     calls.clear()
     assert q.row_space().rank == 6 and q.row_space().rank == 6 and calls == [(40, 10)]
+
+
+def test_reduce_on_the_host_gives_numpy_fields_with_the_same_values():
+    import jax
+
+    from lpft_theory.reduced import reduce
+
+    p = Problem.random(seed=4, d=15, k=2, m=4, n=8, eps=0.2, sigma_ood="anisotropic")
+    dev, host = reduce(p, n_ood=3), reduce(p, n_ood=3, host=True)
+    for name in ("G", "a_star", "v0", "B0_red", "w_red", "sigma_red", "Bstar_red", "Z", "ood_S", "basis"):
+        h, d = getattr(host, name), getattr(dev, name)
+        assert isinstance(h, np.ndarray) and isinstance(d, jax.Array), name
+        np.testing.assert_array_equal(h, np.asarray(d), err_msg=name)
+    assert host.m == dev.m

@@ -73,7 +73,7 @@ def pack(problems, K=None, M=None) -> dict:
     in W-coordinates, ``e_off`` (M+R,) = −Q^T w*, ``sig`` (M+R, M+R) = Q^T Σ Q, ``tau`` time unit,
     with R = 2K+1. Padded entries are zero.
     """
-    rps = [reduce(p, n_ood=1) for p in problems]
+    rps = [reduce(p, n_ood=1, host=True) for p in problems]
     ks = [int(rp.k) for rp in rps]
     ms = [int(rp.m) for rp in rps]
     K = max(ks) if K is None else K
