@@ -71,3 +71,19 @@ def test_gpu_run_tiny_on_cpu(tmp_path):
     t = res["targets"]
     assert t["traj_1e6_incl_compile_s"] is None and t["speedup_size"] == 256
     assert "Not a GPU result" in md and "| 256 | naive vmap |" in md and "Bound campaign" in md
+
+
+def test_gpu_run_time_guard_skips_and_still_writes(tmp_path):
+    # a guard already passed: no size, naive side or campaign starts, and both files are still written
+    out = tmp_path / "gpu"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "gpu_run.py"), "--tiny",
+                           "--timeout-guard", "0.001", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "gpu_run.json").read_text())
+    assert [r["skipped"] for r in res["trajectories"]] == ["time guard"] * 3
+    assert res["campaign"] == {"skipped": "time guard"}
+    assert res["skipped"] == ["trajectories N=64", "trajectories N=128", "trajectories N=256", "campaign"]
+    assert res["targets"]["speedup_size"] is None
+    assert "skipped" in (out / "gpu_run.md").read_text()
