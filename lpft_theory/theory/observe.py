@@ -46,6 +46,12 @@ B with a zero head entry and zero columns of G are exact fixed points of the flo
 :math:`r_{pad} = 0`), so padding changes no trajectory; it only changes the RMS norm
 diffrax uses for step control (slightly looser steps). One compilation serves a whole
 campaign (one per padded shape); the batch is ``jax.vmap``-ed.
+
+**Chunks and phases** (:func:`observe_arrays`). The solve runs in chunks of :data:`CHUNK_STEPS` accepted
+or rejected steps with one compiled kernel; after each chunk only the members that have not reached the
+steady state go on, re-batched densely, so a batch never waits long for its slowest member (lockstep
+waste was 36 % in random batches of 8 with one long solve). The refinement is a second kernel that runs
+only on the active brackets of all problems, packed densely.
 """
 
 from __future__ import annotations
