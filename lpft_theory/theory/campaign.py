@@ -156,7 +156,15 @@ def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progres
         M = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in sub)
         if m_by_k is not None and k in m_by_k:
             M = max(M, m_by_k[k])
-        r = observe.observe(sub, K=k, M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
+        # K >= 2 as in observe's default: unpadded k = 1 let Kvaerno5's step control stall (every step
+        # rejected) on some stiff trials with large ||w*||; the zero row changes no trajectory
+        r = observe.observe(sub, K=max(2, k), M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
+        stalled = np.flatnonzero(~r["converged"] & ~r["ok"])
+        if stalled.size:  # out of steps: the same flows padded wider (another step-control norm), once
+            again = observe.observe([sub[i] for i in stalled], K=max(2, k) + 1, M=2 * M, batch_size=batch_size,
+                                    rtol=rtol, atol=atol)
+            for key in r:
+                r[key][stalled] = again[key]
         if res is None:
             res = {key: np.empty((n,) + v.shape[1:], v.dtype) for key, v in r.items()}
         for key, v in r.items():
