@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from lpft_theory import _cache
 
 ARGS = ["simulate", "--random", "d=10,k=2,m=3,n=6,eps=0.1,seed=0", "--method", "ft", "--times", "0,1"]
@@ -34,6 +36,7 @@ def test_cache_dir_from_the_environment(monkeypatch, tmp_path):
     assert _cache.cache_dir() == str(tmp_path / "here")
 
 
+@pytest.mark.slow
 def test_the_command_line_writes_and_reuses_the_cache(tmp_path):
     cache = tmp_path / "cache"
     _run(tmp_path, {"LPFT_THEORY_CACHE": str(cache)}, "a.npz")

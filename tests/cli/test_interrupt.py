@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+ENV = dict(os.environ, LPFT_THEORY_CACHE="off",  # a cached kernel would finish before the signal
+           PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
 CLI = [sys.executable, "-m", "lpft_theory.cli"]
 R = "d=12,k=2,m=4,n=8,eps=0.1,seed=0"
 TMP_PREFIX = ".lpft-tmp-"

@@ -82,6 +82,7 @@ def test_observer_matches_dense_reference_default_set():
     assert _check(_default_set()) <= 1.0
 
 
+@pytest.mark.slow
 def test_solve_in_many_chunks_matches_the_reference(monkeypatch):
     """The solve continued chunk by chunk (64 steps per chunk: every problem of the set needs several)
     still matches the dense reference on the default set, and the steps add up over the chunks."""
