@@ -159,12 +159,6 @@ def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progres
         # K >= 2 as in observe's default: unpadded k = 1 let Kvaerno5's step control stall (every step
         # rejected) on some stiff trials with large ||w*||; the zero row changes no trajectory
         r = observe.observe(sub, K=max(2, k), M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
-        stalled = np.flatnonzero(~r["converged"] & ~r["ok"])
-        if stalled.size:  # out of steps: the same flows padded wider (another step-control norm), once
-            again = observe.observe([sub[i] for i in stalled], K=max(2, k) + 1, M=2 * M, batch_size=batch_size,
-                                    rtol=rtol, atol=atol)
-            for key in r:
-                r[key][stalled] = again[key]
         if res is None:
             res = {key: np.empty((n,) + v.shape[1:], v.dtype) for key, v in r.items()}
         for key, v in r.items():
@@ -185,7 +179,7 @@ def _m_by_k(grid) -> dict:
     return out
 
 
-def _verdicts(p, ing, obs, j, rtol) -> dict:
+def _verdicts(p, ing, obs, j) -> dict:
     """Per statement the verdict of problem ``p`` from row ``j`` of the observation ``obs``."""
     out = {}
     for st in theory.STATEMENTS:
@@ -221,7 +215,7 @@ def _trials(seeds, grid, rtol, batch_size, progress, confirm=True):
         ings.append(ing)
         meta.update({f"ing_{k}": v for k, v in ing.items()}, converged=bool(obs["converged"][i]),
                     steps=int(obs["steps"][i]), rtol=rtol)
-        meta.update(_verdicts(p, ing, obs, i, rtol))
+        meta.update(_verdicts(p, ing, obs, i))
         if _needs_recheck(meta, ing):
             recheck.append(i)
     if recheck:
@@ -230,7 +224,7 @@ def _trials(seeds, grid, rtol, batch_size, progress, confirm=True):
         for j, i in enumerate(recheck):
             row = rows[i]
             row.update(rechecked=True, converged=bool(tight["converged"][j]), rtol=observe.RTOL)
-            row.update(_verdicts(problems[i], ings[i], tight, j, observe.RTOL))
+            row.update(_verdicts(problems[i], ings[i], tight, j))
     if confirm:
         for i, row in enumerate(rows):
             if any(row[st]["applies"] and row[st]["holds"] is False for st in theory.STATEMENTS):

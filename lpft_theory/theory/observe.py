@@ -335,7 +335,14 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
         m_max = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in problems)
         M = max(4, 1 << (m_max - 1).bit_length())
     packed = pack(problems, K=K, M=M)
-    return observe_arrays(packed, batch_size=batch_size, rtol=rtol, atol=atol, gtol=gtol, progress=progress)
+    r = observe_arrays(packed, batch_size=batch_size, rtol=rtol, atol=atol, gtol=gtol, progress=progress)
+    stalled = np.flatnonzero(~r["converged"] & ~r["ok"])
+    if stalled.size:  # out of steps: the same flows padded wider (another step-control norm), once
+        again = observe_arrays(pack([problems[i] for i in stalled], K=K + 1, M=2 * M), batch_size=batch_size,
+                               rtol=rtol, atol=atol, gtol=gtol)
+        for key in r:
+            r[key][stalled] = again[key]
+    return r
 
 
 def _batches(n: int, bs: int):
