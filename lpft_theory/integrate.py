@@ -75,13 +75,27 @@ def field_norm(field: Callable, args, y) -> jax.Array:
     return jnp.sqrt(sum(jnp.sum(x**2) for x in leaves))
 
 
-def _diffeqsolve(field, args, y0, t0, t1, rtol, atol, *, solver, max_steps, saveat, event=None, adjoint=None):
-    """The one call of ``diffrax.diffeqsolve`` in the package (adaptive PID step control, never throws)."""
+def _diffeqsolve(field, args, y0, t0, t1, rtol, atol, *, solver, max_steps, saveat, event=None, adjoint=None,
+                 dt_resume=None):
+    """The one call of ``diffrax.diffeqsolve`` in the package (adaptive PID step control, never throws).
+
+    ``dt_resume`` (a traced scalar, optional): the first step size of a solve that *continues* an
+    earlier one (its last accepted step); where it is not positive, the first step has the size of
+    diffrax's own initial-step selection (computed here by the controller's ``init``). One compiled
+    kernel then serves both the start and every continuation. Passing ``dt_resume`` at all changes the
+    discretisation slightly against ``dt0=None`` (same first step size, but diffrax then rejects and
+    re-sizes it differently; the solutions agree to the tolerances, measured in ``BENCHMARKS.md``).
+    """
     kwargs = {} if adjoint is None else dict(adjoint=adjoint)
+    term, slv = diffrax.ODETerm(field), SOLVERS[solver]()
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    dt0 = None
+    if dt_resume is not None:
+        t_auto, _ = controller.init(term, t0, t1, y0, None, args, slv.func, slv.error_order(term))
+        dt0 = jnp.where(dt_resume > 0, dt_resume, t_auto - t0)
     return diffrax.diffeqsolve(
-        diffrax.ODETerm(field), SOLVERS[solver](), t0=t0, t1=t1, dt0=None, y0=y0, args=args, saveat=saveat,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol), event=event, max_steps=max_steps,
-        throw=False, **kwargs,
+        term, slv, t0=t0, t1=t1, dt0=dt0, y0=y0, args=args, saveat=saveat,
+        stepsize_controller=controller, event=event, max_steps=max_steps, throw=False, **kwargs,
     )
 
 
@@ -133,13 +147,16 @@ def solve_to_steady(field, args, y0, t0, threshold, rtol, atol, *, solver=DEFAUL
 
 
 def solve_steps_to_steady(field, args, y0, t0, t1, threshold, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER,
-                          max_steps=8192):
+                          max_steps=8192, dt_resume=None):
     """Integrate ``field`` from ``(t0, y0)`` towards ``t1`` and save the state at **every accepted step**,
     stopping at the first step where ``field_norm <= threshold`` (the steady state); for use inside
     jitted/vmapped code (the observer's certified minimum, :mod:`lpft_theory.theory.observe`).
 
     ``t1 == t0`` returns no steps. The buffers have length ``max_steps``; entries after the last
-    accepted step are ``inf`` (diffrax's fill value).
+    accepted step are ``inf`` (diffrax's fill value). ``dt_resume``: continue an earlier solve that ran
+    out of ``max_steps`` with this first step size (its last accepted step; see :func:`_diffeqsolve`),
+    instead of selecting the first step afresh, which near a stiff steady state can start with a step
+    far too large for the implicit solver.
 
     Returns:
         ``(ts, ys, n_saved, num_steps, reached, ok, out_of_budget)``: step times (max_steps,), states
@@ -150,7 +167,8 @@ def solve_steps_to_steady(field, args, y0, t0, t1, threshold, rtol, atol, *, sol
     """
 
     sol = _diffeqsolve(field, args, y0, t0, t1, rtol, atol, solver=solver, max_steps=max_steps,
-                       saveat=diffrax.SaveAt(steps=True), event=_steady_event(field, threshold), adjoint=FORWARD)
+                       saveat=diffrax.SaveAt(steps=True), event=_steady_event(field, threshold), adjoint=FORWARD,
+                       dt_resume=dt_resume)
     reached = sol.result == diffrax.RESULTS.event_occurred
     ok = _ok(sol) | reached
     n_saved = jnp.sum(jnp.isfinite(sol.ts)).astype(jnp.int32)

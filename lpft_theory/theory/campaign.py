@@ -138,27 +138,33 @@ def sample_trial(seed: int, grid: dict):
     return p, meta
 
 
+def _padded_k(k: int) -> int:
+    """The padded head size K of a problem with k heads: K = max(2, k). k = 1 unpadded let Kvaerno5's
+    step control stall (every step rejected) on some stiff trials with large ||w*||; a zero row changes
+    no trajectory (``observe`` module docstring)."""
+    return max(2, int(k))
+
+
 def _groups(problems):
-    """Indices grouped by k, each padded to the group's largest m (one compilation per group)."""
+    """Indices grouped by padded K (:func:`_padded_k`), each padded to the group's largest m (one
+    compilation per group: k = 1 and k = 2 share one)."""
     out = {}
     for i, p in enumerate(problems):
-        out.setdefault(int(p.k), []).append(i)
+        out.setdefault(_padded_k(p.k), []).append(i)
     return out
 
 
 def observe_many(problems, *, rtol, atol, batch_size=observe.BATCH_SIZE, progress=None, m_by_k=None) -> dict:
-    """:func:`observe.observe` over problems of mixed shapes (grouped by k, padded within a group to
-    ``m_by_k[k]`` if given, else to the group's largest m)."""
+    """:func:`observe.observe` over problems of mixed shapes (grouped by padded K = max(2, k), padded
+    within a group to ``m_by_k[K]`` if given, else to the group's largest m)."""
     n = len(problems)
     res = None
-    for k, idx in sorted(_groups(problems).items()):
+    for K, idx in sorted(_groups(problems).items()):
         sub = [problems[i] for i in idx]
         M = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in sub)
-        if m_by_k is not None and k in m_by_k:
-            M = max(M, m_by_k[k])
-        # K >= 2 as in observe's default: unpadded k = 1 let Kvaerno5's step control stall (every step
-        # rejected) on some stiff trials with large ||w*||; the zero row changes no trajectory
-        r = observe.observe(sub, K=max(2, k), M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
+        if m_by_k is not None and K in m_by_k:
+            M = max(M, m_by_k[K])
+        r = observe.observe(sub, K=K, M=M, batch_size=batch_size, rtol=rtol, atol=atol, progress=progress)
         if res is None:
             res = {key: np.empty((n,) + v.shape[1:], v.dtype) for key, v in r.items()}
         for key, v in r.items():
@@ -172,10 +178,11 @@ def trial_seed(seed: int, i: int) -> int:
 
 
 def _m_by_k(grid) -> dict:
-    """Largest m per k over the grid's shapes: one padded shape (one compilation) per k."""
+    """Largest m per padded K over the grid's shapes: one padded shape (one compilation) per K."""
     out = {}
     for d, k, m, n in grid["shapes"]:
-        out[int(k)] = max(out.get(int(k), 0), int(m))
+        K = _padded_k(k)
+        out[K] = max(out.get(K, 0), int(m))
     return out
 
 

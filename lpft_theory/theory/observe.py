@@ -134,11 +134,13 @@ SOLVE_MAX_STEPS = 8192
 #: Step budget of each refinement segment (inside one accepted step).
 REFINE_MAX_STEPS = 256
 #: Steps per chunk of the solve (the save buffer of one call); a solve continues chunk by chunk up to
-#: SOLVE_MAX_STEPS with the same compiled kernel. The default is one chunk: a continuation restarts
-#: diffrax's step-size selection, and on some stiff k = 1 campaign trials (‖w*‖ ≈ 50-75, padded to K = 1)
-#: Kvaerno5 then rejected every step from the restart point; 5 of 10 000 trials ended unconverged with
-#: 256-step chunks (campaign.observe_many now pads k = 1 to K = 2, with which they converge).
-CHUNK_STEPS = 8192
+#: SOLVE_MAX_STEPS with the same compiled kernel, from its last accepted state and with its last accepted
+#: step as the first step (``integrate.solve_steps_to_steady(dt_resume=...)``). Small chunks keep the
+#: per-step work on the save buffer and the step values small and re-batch the unfinished members densely
+#: (256: 13.8 ms per campaign trial against 24.6 ms with one 8192-step chunk; BENCHMARKS.md). An earlier
+#: continuation that re-selected the first step stalled Kvaerno5 on stiff trials; resuming with the
+#: last step does not.
+CHUNK_STEPS = 256
 #: A bracket is refined only if its estimated minimum is below (1 - REFINE_MARGIN) x the lowest known value.
 REFINE_MARGIN = 1e-12
 #: Brackets per vmapped refinement batch.
@@ -218,11 +220,12 @@ def _limit_polish(y, G, a, ok):
     return (z[:K], z[K:].reshape(K, M)), jnp.linalg.norm(z - z0)
 
 
-def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, max_steps, solver):
+def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, h0, rtol, atol, gtol, max_steps, solver):
     """Phase 1 for one problem: one chunk of at most ``max_steps`` steps of the solve to the steady state,
-    started at ``(t0, (yv, yB))`` (the start ``(0, (v0, BS0))`` for the first chunk); its step values, its
-    brackets, and the limit if the steady state was reached. The threshold and ``done0`` always come from
-    the true start ``(v0, BS0)``."""
+    started at ``(t0, (yv, yB))`` (the start ``(0, (v0, BS0))`` for the first chunk) with first step ``h0``
+    (0: diffrax's initial-step selection; a continuation passes the last accepted step, ``h_last``); its
+    step values, its brackets, and the limit if the steady state was reached. The threshold and ``done0``
+    always come from the true start ``(v0, BS0)``."""
     y_start = (v0, BS0)
     y0 = (yv, yB)
     fl = _flow(G, a)
@@ -230,7 +233,7 @@ def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, 
     done0 = _grad_norm(y_start, G, a) <= thresh
     t1 = jnp.where(done0, t0, jnp.maximum(HORIZON * tau, t0))
     ts, ys, n, steps, reached, ok, budget = integrate.solve_steps_to_steady(
-        flows.ft_field, fl, y0, t0, t1, thresh, rtol, atol, solver=solver, max_steps=max_steps)
+        flows.ft_field, fl, y0, t0, t1, thresh, rtol, atol, solver=solver, max_steps=max_steps, dt_resume=h0)
     # all points: t0 then every accepted step (inf-filled beyond n)
     T = jnp.concatenate([t0[None], ts])
     Y = jax.tree_util.tree_map(lambda u, w: jnp.concatenate([u[None], w]), y0, ys)
@@ -244,8 +247,9 @@ def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, 
     Y = jax.tree_util.tree_map(lambda u, w: jnp.where(valid.reshape((-1,) + (1,) * (u.ndim - 1)), u, w[None]), Y,
                                y_end)  # freeze the tail at the last state (finite values)
     t_end = T[n]
+    h_last = jnp.where(n >= 1, t_end - T[jnp.maximum(n - 1, 0)], 0.0)
     y_inf, corr = _limit_polish(y_end, G, a, converged & ~done0)
-    out = dict(t_last=t_end, v_last=y_end[0], B_last=y_end[1], more=more, t_end=jnp.where(converged, t_end, jnp.inf),
+    out = dict(t_last=t_end, h_last=h_last, v_last=y_end[0], B_last=y_end[1], more=more, t_end=jnp.where(converged, t_end, jnp.inf),
                converged=converged, ok=ok, steps=steps.astype(_INT), limit_correction=corr, n_steps_saved=n,
                done0=done0)
     e_inf = _err(y_inf, Bp, e_off)
@@ -295,12 +299,12 @@ def _refine_one(G, a, Bp, e_off, W, v, B, tj, hj, s_init, rtol, atol, refine_ste
 
 
 @partial(jax.jit, static_argnames=("max_steps", "solver"))
-def scan_packed(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, *, max_steps=CHUNK_STEPS,
+def scan_packed(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, h0, rtol, atol, gtol, *, max_steps=CHUNK_STEPS,
                 solver="kvaerno5"):
     """Phase 1 of the observation for a packed batch (leading axis): one chunk of the solve, its step
     values and brackets, and the limit (see :func:`_scan_one`)."""
-    run = jax.vmap(_scan_one, in_axes=(0,) * 11 + (None, None, None, None, None))
-    return run(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, rtol, atol, gtol, max_steps, solver)
+    run = jax.vmap(_scan_one, in_axes=(0,) * 12 + (None, None, None, None, None))
+    return run(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, h0, rtol, atol, gtol, max_steps, solver)
 
 
 @partial(jax.jit, static_argnames=("refine_steps", "solver"))
@@ -376,8 +380,8 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
 
     1. :func:`scan_packed`: the adaptive solve to the steady state in chunks of :data:`CHUNK_STEPS` steps
        (a member whose chunk ran out of steps continues from its last accepted step, up to ``max_steps``
-       in all; the step size is re-initialised at each chunk, so the solution is a valid adaptive solution
-       at the same tolerances), every step value, the brackets and the limit. Brackets are merged over
+       in all, with its last accepted step as the first step of the next chunk, so the solution is one
+       valid adaptive solution at the same tolerances), every step value, the brackets and the limit. Brackets are merged over
        chunks: the :data:`CANDIDATES` lowest estimates per loss.
     2. :func:`refine_packed`: only the active brackets (in a campaign about one per problem and loss; none
        where the minimum is at t = 0 or t = ∞), packed densely, so no problem waits in lockstep for
@@ -392,7 +396,7 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
     chunk = min(int(max_steps), CHUNK_STEPS)
     scan = partial(scan_packed, **tol, gtol=jnp.asarray(float(gtol)), solver=solver, max_steps=chunk)
     arrays = {k: packed[k] for k in keys}
-    arrays.update(t0=np.zeros(n), yv=packed["v0"], yB=packed["BS0"])
+    arrays.update(t0=np.zeros(n), yv=packed["v0"], yB=packed["BS0"], h0=np.zeros(n))
     res = _run_batches(scan, arrays, bs, progress)
     br = {k: [res[k]] for k in ("found", "p_est", "s0", "t_br", "h_br", "v_br", "B_br")}
     total = res["steps"].astype(np.int64)
@@ -401,9 +405,9 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
     while used + chunk <= int(max_steps) and res["more"].any():  # continue the members out of steps
         idx = np.flatnonzero(res["more"])
         sub = {k: packed[k][idx] for k in keys}
-        sub.update(t0=res["t_last"][idx], yv=res["v_last"][idx], yB=res["B_last"][idx])
+        sub.update(t0=res["t_last"][idx], yv=res["v_last"][idx], yB=res["B_last"][idx], h0=res["h_last"][idx])
         nxt = _run_batches(scan, sub, bs, None)
-        for k in ("t_last", "v_last", "B_last", "more", "t_end", "converged", "ok", "limit_correction",
+        for k in ("t_last", "h_last", "v_last", "B_last", "more", "t_end", "converged", "ok", "limit_correction",
                   "limit_id_subspace", "L_inf"):
             res[k][idx] = nxt[k]
         lower = nxt["best0"] < res["best0"][idx]
