@@ -143,3 +143,29 @@ def test_solve_steps_to_steady_saves_every_step_and_stops_at_the_threshold():
     assert bool(budget) and not bool(ok) and not bool(reached) and 0 < n <= 16
     exact = np.stack([scipy.linalg.expm(-t * A) @ y0 for t in np.asarray(ts)[:n]])
     np.testing.assert_allclose(np.asarray(ys)[:n], exact, rtol=1e-8, atol=1e-12)
+
+
+def test_solve_steps_to_steady_resumes_with_the_given_first_step():
+    """A solve stopped by its step budget, continued from its last accepted step with that step's size
+    (``dt_resume``): the continuation's first attempted step is exactly ``dt_resume`` (accepted here:
+    the controller had just accepted it), its steps still equal the matrix exponential, and together
+    the chunks reach the threshold; ``dt_resume = 0`` falls back to a fresh initial step."""
+    A = _spd(3)
+    y0 = np.arange(1.0, 5.0)
+    thr = 1e-6
+    args = (decay, jnp.asarray(A))
+    ts, ys, n, _, reached, ok, budget = integrate.solve_steps_to_steady(
+        *args, jnp.asarray(y0), 0.0, 1e4, thr, 1e-11, 1e-13, max_steps=16, dt_resume=jnp.asarray(0.0))
+    n = int(n)
+    assert bool(budget) and n >= 2
+    t_last, h_last = float(ts[n - 1]), float(ts[n - 1] - ts[n - 2])
+    ts2, ys2, n2, _, reached2, ok2, _ = integrate.solve_steps_to_steady(
+        *args, ys[n - 1], jnp.asarray(t_last), 1e4, thr, 1e-11, 1e-13, max_steps=8192,
+        dt_resume=jnp.asarray(h_last))
+    n2 = int(n2)
+    assert bool(reached2) and bool(ok2) and n2 > 0
+    ts2 = np.asarray(ts2)
+    assert ts2[0] == t_last + h_last
+    exact = np.stack([scipy.linalg.expm(-t * A) @ y0 for t in ts2[:n2]])
+    np.testing.assert_allclose(np.asarray(ys2)[:n2], exact, rtol=1e-8, atol=1e-12)
+    assert np.linalg.norm(A @ exact[-1]) <= thr * (1 + 1e-6)

@@ -330,13 +330,21 @@ def verdict(bound: BoundValue, observed: float, t_min: float, where: Optional[st
 def observed_min_ood(problem, statement: str = "final-thm-3.3", **kwargs):
     """``(observed, t_min)``: min over t ≥ 0 of √L_ood(FT(t)) for the loss of ``statement``
     (Σ = I for the submission, Σ for the final); see :func:`lpft_theory.theory.observe.observe`."""
+    obs, t_min = observed_min_ood_batch([problem], statement, **kwargs)
+    return float(obs[0]), float(t_min[0])
+
+
+def observed_min_ood_batch(problems, statement: str = "final-thm-3.3", **kwargs):
+    """:func:`observed_min_ood` of every problem of a list in one batched observation (one padded shape,
+    the problems share vmapped batches instead of each filling a batch alone); numpy arrays
+    ``(observed, t_min)``."""
     from .observe import observe
 
     if statement not in STATEMENTS:
         raise ValueError(f"statement must be one of {STATEMENTS}, got {statement!r}")
-    obs = observe([problem], **kwargs)
+    obs = observe(list(problems), **kwargs)
     key = "identity" if statement == "submission-thm-3.1" else "sigma"
-    return float(obs[f"min_{key}"][0]), float(obs[f"tmin_{key}"][0])
+    return np.asarray(obs[f"min_{key}"], dtype=float), np.asarray(obs[f"tmin_{key}"], dtype=float)
 
 
 #: How the observed minimum of :func:`check_problem` is certified (:mod:`lpft_theory.theory.observe`).
