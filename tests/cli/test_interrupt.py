@@ -35,9 +35,18 @@ def import_seconds() -> float:
     return time.perf_counter() - t
 
 
+def _as_in_a_terminal():
+    """In the child before exec: SIGINT and SIGTERM at their defaults, as a program started from a terminal has
+    them. A test run started in the background (``cmd &``, ``nohup``) passes SIGINT on as *ignored*, and the
+    program deliberately keeps an inherited SIG_IGN, so without this the signal would never arrive."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def signal_after(argv, delay, sig=signal.SIGINT, timeout=120):
     """Start the CLI, send ``sig`` after ``delay`` s; return (exit code, stdout, stderr, seconds to exit)."""
-    proc = subprocess.Popen(CLI + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT)
+    proc = subprocess.Popen(CLI + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT,
+                            preexec_fn=_as_in_a_terminal)
     time.sleep(delay)
     t = time.perf_counter()
     proc.send_signal(sig)
