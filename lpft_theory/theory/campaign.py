@@ -16,7 +16,7 @@ Each trial draws a problem from a sampling grid that covers what the issue asks 
 
 Every trial is observed by :mod:`lpft_theory.theory.observe` (batched by padded shape group,
 ``jax.vmap``). **Two-stage accuracy**: the screen runs at rtol 1e-7 (on 263 random k = 2 trials
-its minimum differed from the rtol-1e-10 value by at most 6.4e-8 × max(1, |value|), measured in
+its minimum differed from the rtol-1e-10 value by at most 5.2e-7 × max(1, |value|), measured in
 ``BENCHMARKS.md``, far inside the re-check band); every trial whose screened margin is below
 :data:`RECHECK_RTOL` (relative) is observed again at rtol 1e-10, and a trial is a *violation* only
 if that tight value is below the bound by more than :func:`theory.violation_tolerance`. Each

@@ -47,10 +47,15 @@ def signal_after(argv, delay, sig=signal.SIGINT, timeout=120):
     """Start the CLI, send ``sig`` after ``delay`` s; return (exit code, stdout, stderr, seconds to exit)."""
     proc = subprocess.Popen(CLI + argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT,
                             preexec_fn=_as_in_a_terminal)
-    time.sleep(delay)
-    t = time.perf_counter()
-    proc.send_signal(sig)
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        time.sleep(delay)
+        t = time.perf_counter()
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=timeout)
+    finally:  # a failed test must not leave the 25-minute XLA call running
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     return proc.returncode, out, err, time.perf_counter() - t
 
 
