@@ -46,6 +46,14 @@ def enable_compilation_cache() -> str | None:
         return None
     if not os.access(path, os.W_OK):
         return None
+    use_cache_dir(path)
+    return path
+
+
+def use_cache_dir(path: str) -> None:
+    """Point JAX's persistent compilation cache at ``path`` (writing kernels slower than
+    :data:`MIN_COMPILE_TIME_S` to compile); a campaign worker calls it with its parent's directory."""
+    import jax
+
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", MIN_COMPILE_TIME_S)
-    return path

@@ -102,8 +102,7 @@ def head_alignment_error(v0, v_star, absolute: bool = True):
     submission's expression without |·| is used; it can be negative, and then
     :math:`\varphi` is NaN (the printed statement is undefined there).
     """
-    host = all(isinstance(a, np.ndarray) for a in (v0, v_star))  # host callers skip JAX's dispatch
-    xp = np if host else jnp
+    xp = geometry._xp(v0, v_star)  # host callers skip JAX's dispatch
     v0 = xp.asarray(v0)
     v_star = xp.asarray(v_star)
     phi2 = (v0 @ v_star) ** 2 - (v_star @ v_star) ** 2

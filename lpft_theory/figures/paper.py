@@ -64,7 +64,7 @@ def _runs(seeds: tuple, eps: float, head_scale: float, times: tuple) -> dict:
     for method in progress(("lp", "ft", "lpft"), f"LP/FT/LP-FT eps={eps:g}, {len(seeds)} seeds batched"):
         tr = simulate_batch(problems, method, list(times))  # member i = simulate(problems[i], ...) to rounding
         met = trajectory_metrics(tr)
-        met["converged"] = np.ones(len(seeds), bool) if tr.converged is None else np.asarray(tr.converged, bool)
+        met["converged"] = np.asarray(tr.converged, bool)  # times end with inf
         out[method] = {k: np.asarray(v) for k, v in met.items()}
     return out
 
@@ -310,9 +310,9 @@ def compute_head_alignment(quick: bool = False) -> dict:
                 **{f"bound_{st}": [] for st in theory.STATEMENTS}, **{f"applies_{st}": [] for st in theory.STATEMENTS})
     below = []
     made = [_aligned_head_problem(i, n, c) for i in range(n)]
-    observed, t_mins = theory.observed_min_ood_batch([p for p, _, _ in made], "final-thm-3.3")  # one batched solve
-    for i in progress(range(n), "head alignment"):
-        p, alpha, beta = made[i]
+    with progress(None, "head alignment", total=n) as bar:  # one batched observation of all n problems
+        observed, t_mins = theory.observed_min_ood_batch([p for p, _, _ in made], "final-thm-3.3", progress=bar.update)
+    for i, (p, alpha, beta) in enumerate(made):
         ing = theory.bound_ingredients(p)
         obs, t_min = float(observed[i]), float(t_mins[i])
         rows["phi_final"].append(ing["phi_final"])

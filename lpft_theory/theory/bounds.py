@@ -327,6 +327,26 @@ def verdict(bound: BoundValue, observed: float, t_min: float, where: Optional[st
     )
 
 
+def loss_key(statement: str) -> str:
+    """The observed loss a statement bounds, as the suffix of the observer's keys: ``"identity"`` (Σ = I,
+    the submission) or ``"sigma"`` (Σ-weighted, the final)."""
+    return "identity" if statement == "submission-thm-3.1" else "sigma"
+
+
+def observed_verdicts(problem, obs: dict, j: int = 0, ing=None) -> dict:
+    """Per statement the :func:`verdict` of ``problem`` from row ``j`` of an observation ``obs``
+    (:func:`lpft_theory.theory.observe.observe`); ``ing`` its :func:`bound_ingredients` if already known."""
+    from .observe import WHERE
+
+    ing = bound_ingredients(problem) if ing is None else ing
+    out = {}
+    for st in STATEMENTS:
+        key = loss_key(st)
+        out[st] = verdict(ft_lower_bound(problem, st, ing), float(obs[f"min_{key}"][j]), float(obs[f"tmin_{key}"][j]),
+                          WHERE[int(obs[f"where_{key}"][j])])
+    return out
+
+
 def observed_min_ood(problem, statement: str = "final-thm-3.3", **kwargs):
     """``(observed, t_min)``: min over t ≥ 0 of √L_ood(FT(t)) for the loss of ``statement``
     (Σ = I for the submission, Σ for the final); see :func:`lpft_theory.theory.observe.observe`."""
@@ -343,7 +363,7 @@ def observed_min_ood_batch(problems, statement: str = "final-thm-3.3", **kwargs)
     if statement not in STATEMENTS:
         raise ValueError(f"statement must be one of {STATEMENTS}, got {statement!r}")
     obs = observe(list(problems), **kwargs)
-    key = "identity" if statement == "submission-thm-3.1" else "sigma"
+    key = loss_key(statement)
     return np.asarray(obs[f"min_{key}"], dtype=float), np.asarray(obs[f"tmin_{key}"], dtype=float)
 
 
@@ -357,15 +377,9 @@ def check_problem(problem, **kwargs) -> list:
     """Both statements' verdicts (:func:`verdict`) for one problem, observed by :mod:`lpft_theory.theory.observe`."""
     from .observe import observe
 
-    from .observe import WHERE
-
     obs = observe([problem], **kwargs)
-    ing = bound_ingredients(problem)
     rows = []
-    for st in STATEMENTS:
-        key = "identity" if st == "submission-thm-3.1" else "sigma"
-        row = verdict(ft_lower_bound(problem, st, ing), float(obs[f"min_{key}"][0]), float(obs[f"tmin_{key}"][0]),
-                      WHERE[int(obs[f"where_{key}"][0])])
+    for row in observed_verdicts(problem, obs).values():
         row["converged"] = bool(obs["converged"][0])
         row["certified_by"] = CERTIFIED_BY
         rows.append(row)

@@ -186,17 +186,6 @@ def _m_by_k(grid) -> dict:
     return out
 
 
-def _verdicts(p, ing, obs, j) -> dict:
-    """Per statement the verdict of problem ``p`` from row ``j`` of the observation ``obs``."""
-    out = {}
-    for st in theory.STATEMENTS:
-        key = "identity" if st.startswith("submission") else "sigma"
-        b = theory.ft_lower_bound(p, st, ing)
-        out[st] = theory.verdict(b, float(obs[f"min_{key}"][j]), float(obs[f"tmin_{key}"][j]),
-                                 observe.WHERE[int(obs[f"where_{key}"][j])])
-    return out
-
-
 def _needs_recheck(row, ing) -> bool:
     return any(row[st]["bound"] is not None and row[st]["margin"] < RECHECK_RTOL * max(
         1.0, abs(row[st]["bound"]), row[st]["observed"], ing["w_star_norm"]) for st in theory.STATEMENTS)
@@ -222,7 +211,7 @@ def _trials(seeds, grid, rtol, batch_size, progress, confirm=True):
         ings.append(ing)
         meta.update({f"ing_{k}": v for k, v in ing.items()}, converged=bool(obs["converged"][i]),
                     steps=int(obs["steps"][i]), rtol=rtol)
-        meta.update(_verdicts(p, ing, obs, i))
+        meta.update(theory.observed_verdicts(p, obs, i, ing))
         if _needs_recheck(meta, ing):
             recheck.append(i)
     if recheck:
@@ -231,7 +220,7 @@ def _trials(seeds, grid, rtol, batch_size, progress, confirm=True):
         for j, i in enumerate(recheck):
             row = rows[i]
             row.update(rechecked=True, converged=bool(tight["converged"][j]), rtol=observe.RTOL)
-            row.update(_verdicts(problems[i], ings[i], tight, j))
+            row.update(theory.observed_verdicts(problems[i], tight, j, ings[i]))
     if confirm:
         for i, row in enumerate(rows):
             if any(row[st]["applies"] and row[st]["holds"] is False for st in theory.STATEMENTS):
@@ -251,8 +240,7 @@ def _worker(args):
 
     seeds, grid, rtol, batch_size, confirm, cache = args
     if cache:  # the parent's persistent compilation cache (the command line turns it on)
-        jax.config.update("jax_compilation_cache_dir", cache)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", _cache.MIN_COMPILE_TIME_S)
+        _cache.use_cache_dir(cache)
     problems, rows, rechecked = _trials(seeds, grid, rtol, batch_size, None, confirm)
     arrays = [{f: np.asarray(getattr(p, f)) for f in ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
                if getattr(p, f) is not None} for p in problems]

@@ -393,7 +393,7 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
     max_steps = SOLVE_MAX_STEPS if max_steps is None else int(max_steps)
     tol = dict(rtol=jnp.asarray(float(rtol)), atol=jnp.asarray(float(atol)))
     keys = ("G", "a", "v0", "BS0", "Bp", "e_off", "sig", "tau")
-    chunk = min(int(max_steps), CHUNK_STEPS)
+    chunk = min(max_steps, CHUNK_STEPS)
     scan = partial(scan_packed, **tol, gtol=jnp.asarray(float(gtol)), solver=solver, max_steps=chunk)
     arrays = {k: packed[k] for k in keys}
     arrays.update(t0=np.zeros(n), yv=packed["v0"], yB=packed["BS0"], h0=np.zeros(n))
@@ -402,7 +402,7 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
     total = res["steps"].astype(np.int64)
     saved = res["n_steps_saved"].astype(np.int64)
     used = chunk
-    while used + chunk <= int(max_steps) and res["more"].any():  # continue the members out of steps
+    while used + chunk <= max_steps and res["more"].any():  # continue the members out of steps
         idx = np.flatnonzero(res["more"])
         sub = {k: packed[k][idx] for k in keys}
         sub.update(t0=res["t_last"][idx], yv=res["v_last"][idx], yB=res["B_last"][idx], h0=res["h_last"][idx])

@@ -189,11 +189,13 @@ def confirm(problem, statement_rows, **kwargs) -> list:
         # a minimum at t = inf needs the steady state itself: no horizon then
         if t_flag and not any(r.get("where") == "infinity" for r in flagged):
             kwargs["t_max"] = 1.5 * max(t_flag)
+    from .bounds import loss_key
+
     ref = reference_min_ood(problem, **kwargs)
     out = []
     for row in statement_rows:
         row = dict(row)
-        key = "identity" if row["statement"].startswith("submission") else "sigma"
+        key = loss_key(row["statement"])
         obs = ref[f"min_{key}"]
         row["reference_observed"] = obs
         row["reference_t_min"] = ref[f"tmin_{key}"]
