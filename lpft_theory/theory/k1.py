@@ -204,8 +204,10 @@ def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID, zoom: int = ZOOM_LE
     :math:`L_{ood} = [p - v_\star s,\ v - v_\star]\,M\,[\cdot]^\top` with
     :math:`M = [[\hat\beta_0^\top\Sigma\hat\beta_0,\ \hat\beta_0^\top\Sigma b_\perp],[\cdot,\ b_\perp^\top\Sigma b_\perp]]`
     (Σ = I: M = diag(1, c²)). The minimum over p is taken on a ``grid``-point grid (uniform in p and
-    geometric towards the end), zoomed :data:`ZOOM_LEVELS` times (2001 points around the grid minimum) and refined by a bounded scalar minimisation; the end point uses the
-    cancellation-free limit of :func:`limit_scalars`. g only rescales time, so it does not enter.
+    geometric towards the end), zoomed :data:`ZOOM_LEVELS` times (2001 points around the grid minimum) and
+    refined by a bounded scalar minimisation; the end point uses the cancellation-free limit of
+    :func:`limit_scalars`. g only rescales time, so it does not enter. One head; :func:`arc_min_ood_batch`
+    does many heads that share v* and s in one pass, with the same arithmetic.
 
     Arguments:
         v0, v_star, s: scalars (v_star in B₀'s frame, s ∈ (0, 1)); M: 2×2 array or None (Σ = I);
@@ -216,58 +218,101 @@ def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID, zoom: int = ZOOM_LE
     Raises:
         ValueError: the start lies on the saddle's stable manifold (δ = 0, v₀v* < 0) or s ∉ (0, 1].
     """
+    r = arc_min_ood_batch(np.array([float(v0)]), v_star, s, M=M, grid=grid, zoom=zoom)
+    return dict(min=float(r["min"][0]), p_min=float(r["p_min"][0]), v_min=float(r["v_min"][0]),
+                at_limit=bool(r["at_limit"][0]), limit=float(r["limit"][0]), v_inf=float(r["v_inf"][0]))
+
+
+def _arc_v(p, delta, x_sign):
+    """The head v of :func:`_arc_states` alone, computing only the branch each δ selects (same arithmetic)."""
+    p, delta, x_sign = np.broadcast_arrays(_f(p), _f(delta), _f(x_sign))
+    v = np.empty_like(p)
+    q = p * p
+    up = delta > 0  # v keeps x_sign: v² = (δ + √(δ² + 4p²))/2
+    dp = delta[up]
+    v[up] = x_sign[up] * np.sqrt(0.5 * (dp + np.sqrt(dp * dp + 4.0 * q[up])))
+    dn = -delta[~up]  # ρ > 0: ρ² = (−δ + √(δ² + 4p²))/2, v = p/ρ
+    rho = np.sqrt(0.5 * (dn + np.sqrt(dn * dn + 4.0 * q[~up])))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        v[~up] = np.where(rho > 0, p[~up] / rho, 0.0)
+    return v
+
+
+def _arc_err(p, delta, x_sign, w, p1, M):
+    """√L_ood at product p on the arc (broadcast over p, delta, x_sign)."""
+    v = _arc_v(p, delta, x_sign)
+    a, b = np.asarray(p) - p1, v - w
+    return np.sqrt(np.maximum(M[0, 0] * a * a + 2 * M[0, 1] * a * b + M[1, 1] * b * b, 0.0))
+
+
+def arc_min_ood_batch(v0, v_star, s, M=None, grid: int = ARC_GRID, zoom: int = ZOOM_LEVELS) -> dict:
+    r""":func:`arc_min_ood` for many heads ``v0`` (n,) that share ``v_star`` and ``s``.
+
+    The grid and zoom stages run on (n, points) arrays; only the final bounded scalar minimisation loops
+    over heads. Every operation is elementwise, so each head gets bit for bit the value that
+    :func:`arc_min_ood` gives it alone.
+
+    Arguments:
+        v0: (n,) heads; v_star, s, M, grid, zoom: as in :func:`arc_min_ood`.
+    Returns:
+        dict of (n,) arrays with the keys of :func:`arc_min_ood`.
+    Raises:
+        ValueError: some start lies on the saddle's stable manifold, or s ∉ (0, 1].
+    """
     import scipy.optimize
 
-    v0, w, s = float(v0), float(v_star), float(s)
+    v0 = _f(v0).reshape(-1)
+    w, s = float(v_star), float(s)
     if not 0 < s <= 1:
         raise ValueError(f"s must lie in (0, 1], got {s}")
     c2 = max(1.0 - s * s, 0.0)
     M = np.diag([1.0, c2]) if M is None else _f(M)
     delta = v0 * v0 - s * s
-    sign = float(sign_rule(v0, w, s, True))
-    if sign == 0:
+    sign = _f(sign_rule(v0, w, s, True)).reshape(-1)
+    if np.any(sign == 0):
         raise ValueError("the start is on the stable manifold of the saddle (v, b_S) = 0 (delta = 0, v0 v* < 0)")
     lim = limit_scalars(v0, w, s, sign)
-    gap_inf = float(lim["gap"])
-    limit = abs(gap_inf) * np.sqrt(M[1, 1])
-    x_sign = 1.0 if v0 >= 0 else -1.0
+    v_inf = _f(lim["v_inf"])
+    limit = np.abs(_f(lim["gap"])) * np.sqrt(M[1, 1])
+    x_sign = np.where(v0 >= 0, 1.0, -1.0)
     p0, p1 = v0 * s, w * s
-
-    def err(p):
-        v, _ = _arc_states(np.asarray(p), delta, x_sign)
-        a, b = np.asarray(p) - p1, v - w
-        return np.sqrt(np.maximum(M[0, 0] * a * a + 2 * M[0, 1] * a * b + M[1, 1] * b * b, 0.0))
-
     span = p1 - p0
-    if span == 0:
-        return dict(min=limit, p_min=p1, v_min=float(lim["v_inf"]), at_limit=True, limit=limit,
-                    v_inf=float(lim["v_inf"]))
+    n = v0.size
+    rows = np.arange(n)
+    dcol, xcol = delta[:, None], x_sign[:, None]
     frac = np.unique(np.concatenate([np.linspace(0.0, 1.0, grid), 1.0 - np.geomspace(1e-14, 1.0, grid)]))
     frac = frac[(frac >= 0) & (frac < 1)]  # the end point is the limit, handled below
-    ps = p0 + span * frac
-    vals = err(ps)
-    j = int(np.argmin(vals))
-    best, pbest = float(vals[j]), float(ps[j])
-    lo, hi = ps[max(j - 1, 0)], ps[min(j + 1, ps.size - 1)]
+    ps = p0[:, None] + span[:, None] * frac[None, :]
+    vals = _arc_err(ps, dcol, xcol, w, p1, M)
+    j = np.argmin(vals, axis=1)
+    best, pbest = vals[rows, j], ps[rows, j]
+    lo, hi = ps[rows, np.maximum(j - 1, 0)], ps[rows, np.minimum(j + 1, ps.shape[1] - 1)]
+    del ps, vals
+    active = hi != lo
     for _ in range(zoom):  # zoom: the minimum can be very flat in p
-        if hi == lo:
+        a = np.flatnonzero(active)
+        if a.size == 0:
             break
-        fine = np.linspace(lo, hi, 2001)
-        fv = err(fine)
-        jj = int(np.argmin(fv))
-        if fv[jj] < best:
-            best, pbest = float(fv[jj]), float(fine[jj])
-        lo, hi = fine[max(jj - 1, 0)], fine[min(jj + 1, fine.size - 1)]
-    if hi != lo:
-        res = scipy.optimize.minimize_scalar(lambda q: float(err(q)), bounds=(min(lo, hi), max(lo, hi)),
-                                             method="bounded", options=dict(xatol=1e-16 * max(abs(lo), abs(hi), 1e-300)))
-        if res.fun < best:
-            best, pbest = float(res.fun), float(res.x)
-    at_limit = bool(limit <= best)
-    if at_limit:
-        best, pbest = limit, p1
-    v_min = float(_arc_states(np.asarray(pbest), delta, x_sign)[0]) if not at_limit else float(lim["v_inf"])
-    return dict(min=best, p_min=pbest, v_min=v_min, at_limit=at_limit, limit=limit, v_inf=float(lim["v_inf"]))
+        fine = np.linspace(lo[a], hi[a], 2001, axis=1)
+        fv = _arc_err(fine, dcol[a], xcol[a], w, p1, M)
+        jj = np.argmin(fv, axis=1)
+        ra = np.arange(a.size)
+        better = fv[ra, jj] < best[a]
+        best[a] = np.where(better, fv[ra, jj], best[a])
+        pbest[a] = np.where(better, fine[ra, jj], pbest[a])
+        lo[a], hi[a] = fine[ra, np.maximum(jj - 1, 0)], fine[ra, np.minimum(jj + 1, fine.shape[1] - 1)]
+        active[a] = hi[a] != lo[a]
+    for i in np.flatnonzero((hi != lo) & (span != 0)):
+        res = scipy.optimize.minimize_scalar(
+            lambda q: float(_arc_err(q, delta[i], x_sign[i], w, p1, M)), bounds=(min(lo[i], hi[i]), max(lo[i], hi[i])),
+            method="bounded", options=dict(xatol=1e-16 * max(abs(lo[i]), abs(hi[i]), 1e-300)))
+        if res.fun < best[i]:
+            best[i], pbest[i] = float(res.fun), float(res.x)
+    at_limit = (limit <= best) | (span == 0)
+    best = np.where(at_limit, limit, best)
+    pbest = np.where(at_limit, p1, pbest)
+    v_min = np.where(at_limit, v_inf, _arc_states(pbest, delta, x_sign)[0])
+    return dict(min=best, p_min=pbest, v_min=v_min, at_limit=at_limit, limit=limit, v_inf=v_inf)
 
 
 def arc_min_ratio(v0, v_star, s, **kwargs):

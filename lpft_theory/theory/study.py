@@ -54,8 +54,9 @@ def k1_maps(quick: bool = False, s_values=MAP_S) -> dict:
                 ri = k1.ratio_inf(v0, w, s, np.where(sign == 0, 1.0, sign))
             ok = (sign != 0) & np.isfinite(ri) & (np.abs(np.abs(x) - 1) > 1e-9)
             r_inf[a, b] = np.where(ok, ri, np.nan)
-            for j in np.flatnonzero(ok):
-                r_min[a, b, j] = k1.arc_min_ratio(v0[j], w, s, **arc)[0]
+            if ok.any():  # min over t for every head of the row in one pass (same values as arc_min_ratio)
+                r = k1.arc_min_ood_batch(v0[ok], w, s, **arc)
+                r_min[a, b, ok] = r["min"] / (np.sqrt(max(1.0 - float(s) ** 2, 0.0)) * k1.bound_over_c(v0[ok], w))
     return dict(x=x.tolist(), log10_w=lw.tolist(), s=list(map(float, s_values)),
                 ratio_inf=np.where(np.isfinite(r_inf), r_inf, np.nan).tolist(),
                 ratio_min_t=r_min.tolist(),

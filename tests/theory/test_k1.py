@@ -157,3 +157,27 @@ def test_saved_k1_violations_replay(name, interior):
     for st in bounds.STATEMENTS:
         b = bounds.ft_lower_bound(p, st)
         assert b.applies and ref["min_identity"] < b.value - bounds.violation_tolerance(b.value, ref["min_identity"], 0.01)
+
+
+def test_arc_v_is_the_head_of_arc_states_bit_for_bit():
+    """The branch-only head equals the head of the two-branch _arc_states, for δ of both signs and δ = 0."""
+    rng = np.random.default_rng(3)
+    p = rng.normal(size=(6, 50)) * np.logspace(-8, 2, 50)
+    p[:, 0] = 0.0
+    delta = np.array([-2.0, -1e-9, 0.0, 1e-9, 0.3, 5.0])[:, None]
+    x_sign = np.array([1.0, -1.0, 1.0, -1.0, 1.0, -1.0])[:, None]
+    ref = k1._arc_states(p, delta, x_sign)[0]
+    assert np.array_equal(k1._arc_v(p, delta, x_sign), ref)
+
+
+def test_arc_min_ood_batch_rows_are_independent():
+    """Each head of a batch gets exactly what it gets alone (heads of both signs, on both sides of |v*|)."""
+    w, s = 0.7, 0.8
+    v0 = np.array([-2.1, -0.9, -0.3, 0.05, 0.5, 1.3, 3.0])
+    many = k1.arc_min_ood_batch(v0, w, s, grid=801, zoom=2)
+    for i, v in enumerate(v0):
+        one = k1.arc_min_ood(v, w, s, grid=801, zoom=2)
+        assert one["min"] == many["min"][i] and one["p_min"] == many["p_min"][i]
+        assert one["at_limit"] == bool(many["at_limit"][i]) and one["v_min"] == many["v_min"][i]
+    with pytest.raises(ValueError, match="stable manifold"):
+        k1.arc_min_ood_batch(np.array([0.5, -s]), w, s)
