@@ -32,6 +32,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import _fused_rk
+
 #: Solvers by name. ``kvaerno5`` (L-stable, implicit) is the default of the t = ∞ search: near the
 #: minimum FT is stiff, an explicit solver sits at its stability limit there.
 SOLVERS = {
@@ -40,6 +42,9 @@ SOLVERS = {
     "dopri8": diffrax.Dopri8,
     "kvaerno5": diffrax.Kvaerno5,
 }
+#: Explicit solvers run by the package's own fixed-structure loop (:mod:`lpft_theory._fused_rk`) instead of
+#: ``diffrax.diffeqsolve``: same tableau, PI step control, less overhead per step; finite save times only.
+FUSED_SOLVERS = _fused_rk.FUSED_SOLVERS
 DEFAULT_SOLVER = "tsit5"
 DEFAULT_STEADY_SOLVER = "kvaerno5"
 DEFAULT_RTOL = 1e-10
@@ -62,10 +67,15 @@ class SolverError(RuntimeError):
     """
 
 
-def check_solver(name: str, what: str = "solver") -> str:
-    """``name`` must be a key of :data:`SOLVERS`; returns it."""
-    if name not in SOLVERS:
-        raise ValueError(f"{what} must be one of {tuple(SOLVERS)}, got {name!r}")
+def check_solver(name: str, what: str = "solver", *, fused: bool = True) -> str:
+    """``name`` must be a key of :data:`SOLVERS` (or, where ``fused``, of :data:`FUSED_SOLVERS`); returns it.
+
+    The fused solvers (:mod:`lpft_theory._fused_rk`) serve finite save times only: pass
+    ``fused=False`` for a steady-state solver.
+    """
+    names = tuple(SOLVERS) + (tuple(FUSED_SOLVERS) if fused else ())
+    if name not in names:
+        raise ValueError(f"{what} must be one of {names}, got {name!r}")
     return name
 
 
@@ -115,6 +125,10 @@ def solve_at(field, args, y0, ts, rtol, atol, *, solver=DEFAULT_SOLVER, max_step
         ``(ys, num_steps, ok)``: the states at ``ts`` (leading axis T), the accepted + rejected
         steps, and whether the solve finished.
     """
+    if solver in FUSED_SOLVERS:
+        if not forward:
+            raise ValueError(f"solver {solver!r} cannot be differentiated in reverse mode; use 'tsit5'")
+        return _fused_rk.solve_at(field, args, y0, ts, rtol, atol, solver=solver, max_steps=max_steps)
     sol = _diffeqsolve(field, args, y0, jnp.zeros((), ts.dtype), ts[-1], rtol, atol, solver=solver,
                        max_steps=max_steps, saveat=diffrax.SaveAt(ts=ts), adjoint=FORWARD if forward else None)
     return sol.ys, sol.stats["num_steps"], _ok(sol)

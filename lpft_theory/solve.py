@@ -55,7 +55,7 @@ def check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_tim
     t = check_times(times)
     rtol, atol, gtol = check_tol("rtol", rtol), check_tol("atol", atol), check_tol("gtol", gtol)
     check_solver(solver, "solver")
-    check_solver(steady_solver, "steady_solver")
+    check_solver(steady_solver, "steady_solver", fused=False)
     lp_time = float(lp_time)
     if math.isnan(lp_time) or lp_time < 0:
         raise ValueError(f"lp_time must be non-negative (inf for the LP limit), got {lp_time}")

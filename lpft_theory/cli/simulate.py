@@ -54,7 +54,7 @@ def run(args) -> int:
     metrics = trajectory_metrics(traj)
     out = dict(times=traj.times, v=np.asarray(traj.v), B=np.asarray(traj.B()), num_steps=np.asarray(traj.num_steps),
                converged=np.asarray(-1 if traj.converged is None else int(traj.converged)),
-               method=np.asarray(args.method), **metrics)
+               method=np.asarray(args.method), solver=np.asarray(traj.solver), **metrics)
     atomic_savez(out_path, **out)
     if args.json:
         summary = dict(method=args.method, out=args.out, num_steps=traj.num_steps, converged=traj.converged,
@@ -77,7 +77,7 @@ def _run_batch(args, problem, times, opts, out_path) -> int:
     metrics = trajectory_metrics(bt)
     conv = np.full(len(bt), -1) if bt.converged is None else bt.converged.astype(int)
     out = dict(times=bt.times, v=np.asarray(bt.v), B=np.asarray(bt.B()), num_steps=np.asarray(bt.num_steps),
-               converged=conv, method=np.asarray(args.method), **metrics)
+               converged=conv, method=np.asarray(args.method), solver=np.asarray(bt.solver), **metrics)
     atomic_savez(out_path, **out)
     if args.json:
         summary = dict(method=args.method, out=args.out, batch=len(bt), num_steps=bt.num_steps.tolist(),

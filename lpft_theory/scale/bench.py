@@ -751,9 +751,11 @@ def run(args, log=print) -> dict:
         log("[1] scipy vs lpft_theory")
         if q:
             res["vs_scipy"] = bench_vs_scipy(N=4, d=100, k=2, m=6, n=12, T=0.5, rtol_scipy=1e-8, atol_scipy=1e-10,
-                                             ladder=[("tsit5", 1e-8)], group_size=2, reps=1, log=log)
+                                             ladder=[("tsit5", 1e-8), ("tsit5_fused", 1e-8)], group_size=2, reps=1,
+                                             log=log)
         else:
-            ladder = [("tsit5", 1e-8), ("tsit5", 1e-9), ("tsit5", 1e-10), ("dopri8", 1e-8), ("dopri8", 1e-9)]
+            ladder = [("tsit5", 1e-8), ("tsit5", 1e-9), ("tsit5", 1e-10), ("dopri8", 1e-8), ("dopri8", 1e-9),
+                      ("tsit5_fused", 1e-8), ("tsit5_fused", 1e-9), ("tsit5_fused", 1e-10)]
             res["vs_scipy"] = bench_vs_scipy(N=64, d=1000, k=8, m=32, n=64, T=1.0, rtol_scipy=1e-8, atol_scipy=1e-10,
                                              ladder=ladder, group_size=16, reps=3, log=log)
     if "d" in sections:

@@ -108,7 +108,7 @@ def simulate_l2sp(problem, lam, times, *, init: str = "random", rtol=DEFAULT_RTO
     if solver == "auto":
         solver = "kvaerno5" if lam > STIFF_LAMBDA else "tsit5"
     check_solver(solver, "solver ('auto' or a diffrax solver)")
-    check_solver(steady_solver, "steady_solver")
+    check_solver(steady_solver, "steady_solver", fused=False)
     rp = resolve_problem(problem, coords, "simulate_l2sp")
     v_start = initial_head(rp, init)
     y0 = (v_start, rp.B_S0)

@@ -165,7 +165,7 @@ def simulate_projected(problem, gamma, times, *, init: str = "random", rtol=DEFA
     gamma = check_gamma(gamma)
     t = check_times(times)
     check_solver(solver, "solver")
-    check_solver(steady_solver, "steady_solver")
+    check_solver(steady_solver, "steady_solver", fused=False)
     rp = resolve_problem(problem, coords, "simulate_projected")
     v_start = initial_head(rp, init)
     g_a = jnp.asarray(gamma, dtype=rp.G.dtype)

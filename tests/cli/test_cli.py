@@ -44,6 +44,21 @@ def test_simulate_writes_all_fields(tmp_path, capsys):
         np.testing.assert_allclose(np.asarray(p.X) @ r["B"][-1].T @ r["v"][-1], np.asarray(p.y), atol=1e-8)
 
 
+def test_simulate_with_the_fused_solver(tmp_path, capsys):
+    """--solver tsit5_fused: the same trajectory as diffrax's Tsit5 to the tolerances; t = inf still solved."""
+    out = tmp_path / "R.npz"
+    code, stdout, err = run_cli(capsys, "simulate", "--random", RANDOM, "--method", "lpft", "--times", "0,0.5,3,inf",
+                                "--solver", "tsit5_fused", "--out", str(out), "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["converged"] is True
+    p = lt.Problem.random(seed=0, d=12, k=2, m=4, n=8, eps=0.1)
+    ref = lt.simulate(p, "lpft", [0.0, 0.5, 3.0, float("inf")], solver="tsit5")
+    with np.load(out) as r:
+        assert str(r["solver"]) == "tsit5_fused"
+        np.testing.assert_allclose(r["v"], np.asarray(ref.v), rtol=1e-8, atol=1e-10)
+        np.testing.assert_allclose(r["B"][:3], np.asarray(ref.B())[:3], rtol=1e-8, atol=1e-10)
+
+
 def test_simulate_from_problem_file(tmp_path, capsys):
     p = lt.Problem.random(seed=1, d=12, k=2, m=4, n=8, eps=0.1)
     p.save(tmp_path / "P.npz")
