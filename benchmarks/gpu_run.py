@@ -18,7 +18,10 @@ What it measures, in one process:
       stiffness sort of :func:`lpft_theory.scale.batch.stiffness_estimate` and groups of ``--group-size``
       members (one compiled shape). Compilation is timed separately: the group shape is compiled ahead of
       time (``jax.jit(...).lower(...).compile()``, which fills the cache the run then uses) after
-      ``jax.clear_caches()``, so every size pays its own compile.
+      ``jax.clear_caches()``, so every size pays its own compile. ``--solver tsit5_fused`` runs the
+      package side with the fused Tsit5 loop (:mod:`lpft_theory._fused_rk`; 2.6× diffrax's Tsit5 per
+      problem on CPU, not yet measured on a GPU); the naive side is always diffrax's Tsit5. On a GPU,
+      run the script once per solver if the time allows.
     * **naive**: what a user would write: one ``jax.jit(jax.vmap(solve))`` over all N members, ``solve``
       one ``diffrax.diffeqsolve`` (same field, solver, PID tolerances, step budget; diffrax's default
       adjoint unless ``--naive-adjoint forward``), no grouping, no sorting. Run for N <= ``--naive-max``
@@ -88,6 +91,9 @@ def build_parser():
                    help="adjoint of the naive diffeqsolve: diffrax's default (checkpointed) or ForwardMode")
     p.add_argument("--group-size", type=int, default=None, metavar="G",
                    help="members per compiled group of the package driver (default 32768; --tiny: 32)")
+    p.add_argument("--solver", choices=("tsit5", "tsit5_fused"), default="tsit5",
+                   help="solver of the package side: diffrax's Tsit5 (default) or the package's fused Tsit5 loop; the "
+                   "naive side is always diffrax's Tsit5")
     p.add_argument("--campaign-trials", type=int, default=None, metavar="N",
                    help="trials of the bound campaign (default 1e5; --tiny: 20; 0 skips it)")
     return p
@@ -165,7 +171,7 @@ def _rel_diff(v1, B1, v2, B2):
     return float(jnp.max(jnp.sqrt(num / den)))
 
 
-def run_size(N, T_end, group_size, naive_max, naive_adjoint, deadline, t_start, log, tiny):
+def run_size(N, T_end, group_size, naive_max, naive_adjoint, deadline, t_start, log, tiny, solver="tsit5"):
     import jax
     import jax.numpy as jnp
 
@@ -183,7 +189,7 @@ def run_size(N, T_end, group_size, naive_max, naive_adjoint, deadline, t_start, 
     # ---- package: integrate_batch, stiffness-sorted groups of one compiled shape
     gs = min(group_size, N)
     jax.clear_caches()  # every size pays its own compilation
-    fn = jit_cached(batched_solve_at(ft_field, "tsit5", DEFAULT_MAX_STEPS))
+    fn = jit_cached(batched_solve_at(ft_field, solver, DEFAULT_MAX_STEPS))
     rep = (jnp.asarray(np.asarray([T_end])), jnp.asarray(RTOL), jnp.asarray(ATOL))  # as integrate_batch builds it
     t0 = _now()
     fn.lower((FlowView(G[:gs], a[:gs], B0[:gs], v0[:gs]), (v0[:gs], B0[:gs])), rep).compile()
@@ -192,10 +198,10 @@ def run_size(N, T_end, group_size, naive_max, naive_adjoint, deadline, t_start, 
     order = np.argsort(stiffness_estimate(G, v0, B0), kind="stable")
     order_s = _now() - t0  # part of the run (first call: includes compiling the estimate for this N)
     (v, B), steps, _, work = integrate_batch(ft_field, FlowView(G, a, B0, v0), (v0, B0), [T_end], rtol=RTOL,
-                                             atol=ATOL, solver="tsit5", order=order, group_size=gs)
+                                             atol=ATOL, solver=solver, order=order, group_size=gs)
     v, B = jax.block_until_ready((v[:, -1], B[:, -1]))
     run_s = _now() - t0
-    pkg = dict(group_size=gs, groups=work["groups"], compile_s=compile_s, run_s=run_s, sort_s=order_s,
+    pkg = dict(solver=solver, group_size=gs, groups=work["groups"], compile_s=compile_s, run_s=run_s, sort_s=order_s,
                total_incl_compile_s=compile_s + run_s, traj_per_s=N / run_s,
                member_steps=int(work["member_steps"]), lockstep_steps=int(work["lockstep_steps"]),
                waste=float(work["waste"]), steps_min=int(np.min(steps)), steps_median=float(np.median(steps)),
@@ -203,7 +209,7 @@ def run_size(N, T_end, group_size, naive_max, naive_adjoint, deadline, t_start, 
     if tiny and N == min(TINY_SIZES):  # --tiny: a second run shows the run used the ahead-of-time compilation
         t1 = _now()
         jax.block_until_ready(integrate_batch(ft_field, FlowView(G, a, B0, v0), (v0, B0), [T_end], rtol=RTOL,
-                                              atol=ATOL, solver="tsit5", order=order, group_size=gs)[0])
+                                              atol=ATOL, solver=solver, order=order, group_size=gs)[0])
         pkg["rerun_s"] = _now() - t1
     row["package"] = pkg
     log(f"  N={N:>8} package: compile {compile_s:.1f} s, run {run_s:.2f} s ({N / run_s:.0f} traj/s), "
@@ -301,8 +307,9 @@ def markdown(res) -> str:
              f"(time guard {cfg['timeout_guard_s']:g} s)\n")
     L.append(f"## (a) FT trajectories (k={cfg['k']}, m={cfg['m']}, n={cfg['n']}, t∈[0,{cfg['T']:g}], Tsit5, "
              f"rtol {cfg['rtol']:g}, atol {cfg['atol']:g}, float64)\n")
-    L.append("package = `integrate_batch`, stiffness-sorted groups of one compiled shape; naive = one "
-             f"`jit(vmap(diffeqsolve))` over all N (adjoint: {cfg['naive_adjoint']}).\n")
+    L.append(f"package = `integrate_batch` with solver `{cfg['solver']}`, stiffness-sorted groups of one compiled "
+             f"shape; naive = one `jit(vmap(diffeqsolve))` of diffrax's Tsit5 over all N (adjoint: "
+             f"{cfg['naive_adjoint']}).\n")
     L.append("| N | side | compile (s) | run (s) | total incl. compile (s) | traj/s | member-steps | waste | "
              "naive/package (run) | naive/package (incl. compile) | max rel. diff |")
     L.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -368,8 +375,8 @@ def main(argv=None) -> int:
     log = lambda s: print(s, flush=True)  # noqa: E731
     res = dict(environment=environment(),
                config=dict(tiny=tiny, sizes=sizes, k=K, m=M, n=N_TRAIN, d_sample=D_SAMPLE, T=T_end, rtol=RTOL,
-                           atol=ATOL, solver="tsit5", group_size=group_size, naive_max=naive_max,
-                           naive_adjoint=args.naive_adjoint, campaign_trials=trials,
+                           atol=ATOL, solver=args.solver, naive_solver="tsit5", group_size=group_size,
+                           naive_max=naive_max, naive_adjoint=args.naive_adjoint, campaign_trials=trials,
                            timeout_guard_s=args.timeout_guard),
                trajectories=[], campaign=None, skipped=[])
     log(f"gpu_run on {res['environment']['device']} (backend {res['environment']['backend']})")
@@ -380,7 +387,8 @@ def main(argv=None) -> int:
             res["skipped"].append(f"trajectories N={N}")
             log(f"  N={N}: skipped (time guard {args.timeout_guard:g} s passed)")
             continue
-        row = run_size(N, T_end, group_size, naive_max, args.naive_adjoint, args.timeout_guard, t_start, log, tiny)
+        row = run_size(N, T_end, group_size, naive_max, args.naive_adjoint, args.timeout_guard, t_start, log, tiny,
+                       solver=args.solver)
         if row.get("naive_skipped") == "time guard":
             res["skipped"].append(f"naive N={N}")
         res["trajectories"].append(row)

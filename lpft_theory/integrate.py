@@ -4,7 +4,10 @@ A *flow* is a vector field ``field(t, y, args)`` (diffrax's signature) on a pytr
 FT, LP, L2-SP, frozen-head FT, the observer's segments and the adversarial surrogate all hand
 their field to this module. It owns
 
-* the solver table :data:`SOLVERS` and the default tolerances;
+* the solver table :data:`SOLVERS` and the default tolerances; the explicit solvers of
+  :data:`FUSED_SOLVERS` (``"tsit5_fused"``) run the same tableau in a fixed-structure loop of the
+  package's own (:mod:`lpft_theory._fused_rk`: one flat state, PI step control, 2.6× less time per
+  FT problem than ``diffeqsolve`` on CPU, ``BENCHMARKS.md``), for finite save times only;
 * save-at handling (:func:`solve_at`: from t = 0, saved at increasing finite times);
 * the steady state, i.e. the t = ∞ limit (:func:`solve_to_steady`): integrate until the field's
   norm falls below a threshold. For a gradient flow :math:`\dot y = -\nabla J(y)` the field's norm

@@ -73,6 +73,23 @@ def test_gpu_run_tiny_on_cpu(tmp_path):
     assert "Not a GPU result" in md and "| 256 | naive vmap |" in md and "Bound campaign" in md
 
 
+def test_gpu_run_fused_solver_tiny(tmp_path):
+    """--solver tsit5_fused: the package side runs the fused loop; it agrees with the naive diffrax vmap and scipy."""
+    out = tmp_path / "gpu"
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "benchmarks", "gpu_run.py"), "--tiny", "--sizes", "64",
+                           "--campaign-trials", "0", "--solver", "tsit5_fused", "--out", str(out)],
+                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    res = json.loads((out / "gpu_run.json").read_text())
+    assert res["config"]["solver"] == "tsit5_fused" and res["config"]["naive_solver"] == "tsit5"
+    (r,) = res["trajectories"]
+    assert r["package"]["solver"] == "tsit5_fused" and r["max_rel_diff_package_vs_naive"] < 1e-6
+    for c in r["check_members"]:
+        v_ref, B_ref = _scipy_final(*(np.asarray(c[key]) for key in ("G", "a", "v0", "B0")), res["config"]["T"])
+        assert _rel(np.asarray(c["v_package"]), np.asarray(c["B_package"]), v_ref, B_ref) < 1e-6
+
+
 def test_gpu_run_time_guard_skips_and_still_writes(tmp_path):
     # a guard already passed: no size, naive side or campaign starts, and both files are still written
     out = tmp_path / "gpu"
