@@ -114,17 +114,11 @@ def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_
     h1 = jnp.where(dmax <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3), (0.01 / jnp.maximum(dmax, 1e-300)) ** (1.0 / 5.0))
     h_first = jnp.minimum(100.0 * h0, h1)
 
-    j0 = jnp.sum(ts <= 0).astype(jnp.int32)  # a save time at t = 0 is the initial state
-    ys0 = jnp.where((ts <= 0)[:, None], flat0[None, :], jnp.zeros((T, flat0.size), dtype))
     h_min = 1e-14 * jnp.maximum(1.0, t_end)
 
-    def cond(carry):
-        t, y, h, k1, prev, j, steps, ys, bad = carry
-        return (j < T) & (steps < max_steps) & ~bad
-
-    def body(carry):
-        t, y, h_prop, k1, prev, j, steps, ys, bad = carry
-        target = ts[jnp.minimum(j, T - 1)]
+    def step(carry, target):
+        """One attempted step towards ``target`` (shortened to land on it)."""
+        t, y, h_prop, k1, prev, steps, bad = carry
         gap = target - t
         hit = h_prop >= gap
         h = jnp.where(hit, gap, h_prop)
@@ -144,17 +138,18 @@ def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_
         h_next = jnp.where(accept, h * grow, h * shrink)
         # a step shortened to land on a save time must not shrink the next one
         h_next = jnp.where(accept & hit, jnp.maximum(h_next, h_prop), h_next)
-        save = accept & hit
-        row = jnp.where(save, y1, ys[jnp.minimum(j, T - 1)])
-        ys = jax.lax.dynamic_update_index_in_dim(ys, row, jnp.minimum(j, T - 1), 0)
         t_new = jnp.where(accept, jnp.where(hit, target, t + h), t)
         return (t_new, jnp.where(accept, y1, y), h_next, jnp.where(accept, k_last, k1),
-                jnp.where(accept, rho, prev), j + save.astype(jnp.int32), steps + 1, ys,
-                h_next < h_min)
+                jnp.where(accept, rho, prev), steps + 1, h_next < h_min)
 
-    carry = (jnp.zeros((), dtype), flat0, h_first, f0, jnp.ones((), dtype), j0, jnp.zeros((), jnp.int32), ys0,
+    def to_target(carry, target):
+        """Integrate up to the save time ``target`` (a while loop); emit the state there."""
+        carry = jax.lax.while_loop(lambda c: (c[0] < target) & (c[5] < max_steps) & ~c[6],
+                                   lambda c: step(c, target), carry)
+        return carry, (carry[1], carry[0] >= target)
+
+    carry = (jnp.zeros((), dtype), flat0, h_first, f0, jnp.ones((), dtype), jnp.zeros((), jnp.int32),
              jnp.zeros((), bool))
-    carry = jax.lax.while_loop(cond, body, carry)
-    _, _, _, _, _, j, steps, ys, _ = carry
+    carry, (ys, reached) = jax.lax.scan(to_target, carry, ts)
     ys = jax.vmap(unravel)(ys)
-    return ys, steps, j == T
+    return ys, carry[5], jnp.all(reached)

@@ -54,6 +54,17 @@ def test_linear_decay_equals_the_matrix_exponential_at_every_save_time():
     np.testing.assert_allclose(np.asarray(ys), exact, rtol=1e-8, atol=1e-11)
 
 
+def test_dense_save_times():
+    """300 save times, some closer together than a step: every saved state is the matrix exponential's."""
+    A = np.diag([0.3, 4.0, 90.0])
+    y0 = np.array([1.0, -2.0, 0.5])
+    ts = np.sort(np.concatenate([np.linspace(0.0, 3.0, 297), [1e-9, 2.0 + 1e-7, 2.0 + 2e-7]]))
+    ys, _, ok = _solve(decay, jnp.asarray(A), jnp.asarray(y0), ts)
+    assert bool(ok)
+    exact = np.exp(-np.outer(ts, np.diag(A))) * y0
+    np.testing.assert_allclose(np.asarray(ys), exact, rtol=1e-8, atol=1e-11)
+
+
 def test_pytree_state_and_time_dependent_field():
     ts = np.array([0.5, 1.0, 4.0])
     ys, _, ok = _solve(pair, (jnp.asarray(0.7), jnp.asarray(3.0)), (jnp.asarray(2.0), jnp.ones(3)), ts)
