@@ -37,7 +37,8 @@ import numpy as np
 
 from .. import flows
 from .._precision import check_x64
-from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, integrate_batch, lockstep_work
+from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, FUSED_SOLVERS, integrate_batch,
+                         lockstep_work)
 from ..problem import Problem
 from ..reduced import ReducedProblem, reduce
 from ..solve import check_request
@@ -62,11 +63,18 @@ def stiffness_estimate(G, v, B_S) -> np.ndarray:
 #: fill the device (2**15 is a guess, not yet measured on a GPU).
 AUTO_GROUP_SIZE = {"cpu": 16}
 AUTO_GROUP_SIZE_ACCELERATOR = 2**15
+#: The fused loop (``solver="tsit5_fused"``) on CPU: its cost per member-step does not fall with the batch, so
+#: only lockstep waste counts and groups of 4 are fastest (64 FT problems, groups of 1/2/4/8/16/32:
+#: 0.36/0.30/0.26/0.27/0.37/0.53 s; BENCHMARKS.md, fourth pass).
+AUTO_GROUP_SIZE_FUSED = {"cpu": 4}
 
 
-def default_group_size() -> int:
-    """The group size ``group_size="auto"`` uses on the default backend (see :data:`AUTO_GROUP_SIZE`)."""
-    return AUTO_GROUP_SIZE.get(jax.default_backend(), AUTO_GROUP_SIZE_ACCELERATOR)
+def default_group_size(solver: str = "tsit5") -> int:
+    """The group size ``group_size="auto"`` uses for ``solver`` on the default backend (see :data:`AUTO_GROUP_SIZE`)."""
+    backend = jax.default_backend()
+    if solver in FUSED_SOLVERS and backend in AUTO_GROUP_SIZE_FUSED:
+        return AUTO_GROUP_SIZE_FUSED[backend]
+    return AUTO_GROUP_SIZE.get(backend, AUTO_GROUP_SIZE_ACCELERATOR)
 
 
 def as_batched_reduced(problems) -> ReducedProblem:
@@ -122,7 +130,7 @@ def simulate_batch(
     method, times, lp_time, rtol, atol, gtol, solver, steady_solver, max_steps : as in ``simulate``
         (LP is always the closed form).
     group_size : solve in groups of this many members; ``None`` = the whole batch in one vmap;
-        ``"auto"`` (default) = :func:`default_group_size` for the backend. Every group is padded to
+        ``"auto"`` (default) = :func:`default_group_size` for the backend and solver. Every group is padded to
         ``group_size`` so all groups share one compilation.
     sort : with ``group_size``, order members by :func:`stiffness_estimate` before grouping
         (reduces lockstep waste; the output is in the input order either way).
@@ -147,7 +155,7 @@ def simulate_batch(
     elif isinstance(group_size, str):
         if group_size != "auto":
             raise ValueError(f"group_size must be a positive int, None or 'auto', got {group_size!r}")
-        group_size = default_group_size()
+        group_size = default_group_size(solver)
     group_size = int(group_size)
     if group_size < 1:
         raise ValueError(f"group_size must be >= 1, got {group_size}")

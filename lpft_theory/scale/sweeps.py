@@ -204,7 +204,7 @@ def run_sweep(
     if chunk_size is not None and int(chunk_size) < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     if group_size == "auto":
-        group_size = default_group_size()
+        group_size = default_group_size(solver)
     if isinstance(group_size, str) or int(group_size) < 1:
         raise ValueError(f"group_size must be >= 1 or 'auto', got {group_size!r}")
 

@@ -186,3 +186,15 @@ def test_cli_simulate_accepts_a_batched_problem(members, batched, tmp_path, caps
     assert main(["simulate", "--problem", str(bad), "--method", "lp", "--times", "0,1", "--out", str(tmp_path / "x.npz")]) == 2
     assert "batch" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_fused_solver_auto_groups_and_equals_members(members, batched):
+    """solver="tsit5_fused" with group_size="auto": groups of 4 on CPU, each member equal to its own solve."""
+    members6 = members + [Problem.random(seed=s, eps=0.2, **SHAPE) for s in (11, 12)]
+    bt = simulate_batch(_stack(members6), "ft", TIMES, solver="tsit5_fused", rtol=1e-10, atol=1e-12)
+    assert bt.info["work"]["groups"] == (2 if jax.default_backend() == "cpu" else 1)
+    for i, p in enumerate(members6):
+        one = simulate(p, "ft", TIMES, solver="tsit5_fused", rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(bt.v[i]), np.asarray(one.v), rtol=1e-12, atol=1e-14)
+        ref = simulate(p, "ft", TIMES, rtol=1e-10, atol=1e-12)  # diffrax's Tsit5
+        np.testing.assert_allclose(np.asarray(bt.B_S[i]), np.asarray(ref.B_S), rtol=1e-8, atol=1e-10)
