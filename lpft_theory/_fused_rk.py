@@ -140,7 +140,7 @@ def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_
         h_next = jnp.where(accept & hit, jnp.maximum(h_next, h_prop), h_next)
         t_new = jnp.where(accept, jnp.where(hit, target, t + h), t)
         return (t_new, jnp.where(accept, y1, y), h_next, jnp.where(accept, k_last, k1),
-                jnp.where(accept, rho, prev), steps + 1, h_next < h_min)
+                jnp.where(accept, rho, prev), steps + 1, ~(h_next >= h_min))  # NaN-safe
 
     def to_target(carry, target):
         """Integrate up to the save time ``target`` (a while loop); emit the state there."""

@@ -91,6 +91,8 @@ def test_budget_and_blow_up_report_failure():
     assert not bool(ok) and int(steps) == 5
     _, _, ok = _solve(blow_up, None, jnp.asarray(1.0), np.array([2.0]))
     assert not bool(ok)
+    _, steps, ok = _solve(decay, A, jnp.asarray([np.nan, 1.0]), np.array([1.0]))  # stops at once, not at the budget
+    assert not bool(ok) and int(steps) == 1
     with pytest.raises(integrate.SolverError, match="did not finish"):
         integrate.integrate(decay, A, jnp.ones(2), np.array([0.0, 10.0]), solver=FUSED, max_steps=5)
 
