@@ -53,10 +53,19 @@ _ALPHA, _BETA, _REJECT = 0.7 / 5.0, 0.4 / 5.0, 1.0 / 5.0
 
 
 def _tableau(name: str):
+    """``(a_rows, b_sol, b_err, c)`` of the solver's tableau as floats (``c`` with the first stage's 0 prepended).
+
+    The loop needs a first-same-as-last tableau: its last stage is :math:`f(t + h, y_1)`, which is both the
+    derivative the next step starts from and an ingredient of the error estimate, so no extra evaluation
+    is made per step.
+    """
     tab = FUSED_SOLVERS[name].tableau
     a = [tuple(float(x) for x in np.asarray(row)) for row in tab.a_lower]
-    return a, tuple(float(x) for x in np.asarray(tab.b_sol)), tuple(float(x) for x in np.asarray(tab.b_error)), \
-        (0.0,) + tuple(float(x) for x in np.asarray(tab.c))
+    b_sol = tuple(float(x) for x in np.asarray(tab.b_sol))
+    c = (0.0,) + tuple(float(x) for x in np.asarray(tab.c))
+    if not (c[-1] == 1.0 and b_sol[-1] == 0.0 and a[-1] == b_sol[:-1]):
+        raise ValueError(f"{name}: the fused loop needs a first-same-as-last tableau")
+    return a, b_sol, tuple(float(x) for x in np.asarray(tab.b_error)), c
 
 
 def _combine(weights, ks):
@@ -94,7 +103,6 @@ def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_
     flat0, unravel = ravel_pytree(y0)
     dtype = flat0.dtype
     ts = jnp.asarray(ts, dtype)
-    T = ts.shape[0]
     rtol = jnp.asarray(rtol, dtype)
     atol = jnp.asarray(atol, dtype)
 
@@ -125,9 +133,9 @@ def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_
         ks = [k1]
         for i, row in enumerate(a_rows):
             ks.append(f(t + c[i + 1] * h, y + h * _combine(row, ks)))
+        # first same as last: the last stage was evaluated at (t + h, y1), y1 = y + h Σ b_i k_i
         y1 = y + h * _combine(b_sol, ks)
-        k_last = f(t + h, y1)
-        ks.append(k_last)
+        k_last = ks[-1]
         err = h * _combine(b_err, ks)
         ratio = _rms(err / (atol + rtol * jnp.maximum(jnp.abs(y), jnp.abs(y1))))
         finite = jnp.all(jnp.isfinite(y1)) & jnp.isfinite(ratio)
