@@ -6,7 +6,8 @@ Three measurements, one process, every number written to ``OUT/fused_profile.jso
     eps=0.1)``), t ∈ [0, T], rtol 1e-8, atol 1e-10, one jitted solve per problem (warm): diffrax's Tsit5 with its
     default integral controller, the same with a PI controller (pcoeff 0.4, icoeff 0.3), and
     ``solver="tsit5_fused"``. Accepted and rejected steps, time, µs per step, and the max relative error against
-    scipy DOP853 at rtol 1e-12 on the reduced flow (written here, independent of the package).
+    scipy DOP853 at rtol 1e-12 on the reduced flow (``lpft_theory.scale.bench.scipy_reduced``, the bench's scipy
+    side, which uses no package flow code).
 (b) **Save-time density.** 8 problems (d = 200) on t ∈ [0, 5] with 11, 201 and 2001 save times through
     ``simulate_batch``: diffrax Tsit5 against the fused loop (time, steps, max difference of v).
 (c) **Group size.** N problems through ``simulate_batch`` with group sizes 1, 2, 4, 8, 16, 32, both solvers.
@@ -47,20 +48,6 @@ def _best(fn, reps):
     return out, best
 
 
-def _scipy_reduced(G, a, v0, B0, T):
-    from scipy.integrate import solve_ivp
-
-    k, m = B0.shape
-
-    def f(t, z):
-        v, B = z[:k], z[k:].reshape(k, m)
-        r = G @ (B.T @ v - a)
-        return np.concatenate([-2.0 * B @ r, (-2.0 * np.outer(v, r)).ravel()])
-
-    z = solve_ivp(f, (0.0, T), np.concatenate([v0, B0.ravel()]), method="DOP853", rtol=1e-12, atol=1e-14).y[:, -1]
-    return z[:k], z[k:].reshape(k, m)
-
-
 def step_control(N, d, T, reps, log):
     import diffrax
     import jax
@@ -69,9 +56,11 @@ def step_control(N, d, T, reps, log):
     from lpft_theory import Problem, reduce
     from lpft_theory.flows import ft_field
     from lpft_theory.integrate import solve_at
+    from lpft_theory.scale.bench import scipy_reduced
 
     rps = [reduce(Problem.random(seed=i, d=d, k=8, m=32, n=64, eps=0.1)) for i in range(N)]
-    refs = [_scipy_reduced(*(np.asarray(x) for x in (r.flow.G, r.flow.a_star, r.v0, r.B_S0)), T) for r in rps]
+    refs = [scipy_reduced(*(np.asarray(x) for x in (r.flow.G, r.flow.a_star, r.v0, r.B_S0)), T, 1e-12, 1e-14)[:2]
+            for r in rps]
     rtol, atol = 1e-8, 1e-10
 
     def diffrax_solver(pcoeff, icoeff):

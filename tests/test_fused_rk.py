@@ -5,11 +5,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
-from scipy.integrate import solve_ivp
 
 from lpft_theory import Problem, integrate, reduce, simulate
 from lpft_theory.flows import ft_field
 from lpft_theory.scale.batch import simulate_batch
+
+from _scipy_reduced import scipy_reduced_final  # tests/ is on sys.path (conftest)
 
 FUSED = "tsit5_fused"
 
@@ -108,25 +109,13 @@ def test_stiff_decay_fewer_steps_than_diffrax_integral_control():
     assert int(s_f) < int(s_d)
 
 
-def _scipy_ft(rp, T):
-    G, a, v0, B0 = (np.asarray(x) for x in (rp.G, rp.a_star, rp.v0, rp.B_S0))
-    k, m = B0.shape
-
-    def f(t, z):
-        v, B = z[:k], z[k:].reshape(k, m)
-        r = G @ (B.T @ v - a)
-        return np.concatenate([-2.0 * B @ r, (-2.0 * np.outer(v, r)).ravel()])
-
-    z = solve_ivp(f, (0.0, T), np.concatenate([v0, B0.ravel()]), method="DOP853", rtol=1e-12, atol=1e-14).y[:, -1]
-    return z[:k], z[k:].reshape(k, m)
-
-
 def test_ft_flow_matches_scipy_and_batches_equal_members():
     problems = [Problem.random(seed=s, d=40, k=3, m=6, n=12, eps=0.1) for s in range(3)]
     T = 2.0
     single = [simulate(p, "ft", [0.0, T], solver=FUSED, rtol=1e-10, atol=1e-12) for p in problems]
     for p, tr in zip(problems, single):
-        v_ref, B_ref = _scipy_ft(reduce(p), T)
+        rp = reduce(p)
+        v_ref, B_ref = scipy_reduced_final(rp.G, rp.a_star, rp.v0, rp.B_S0, T)
         scale = np.sqrt(np.sum(v_ref**2) + np.sum(B_ref**2))
         err = np.sqrt(np.sum((np.asarray(tr.v[-1]) - v_ref) ** 2) + np.sum((np.asarray(tr.B_S[-1]) - B_ref) ** 2))
         assert err <= 1e-8 * scale

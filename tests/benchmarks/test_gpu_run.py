@@ -8,23 +8,9 @@ import sys
 
 import numpy as np
 import pytest
-from scipy.integrate import solve_ivp
+from _scipy_reduced import scipy_reduced_final as _scipy_final  # tests/ is on sys.path (conftest)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def _scipy_final(G, a, v0, B0, T):
-    """DOP853 at rtol 1e-12 on v' = -2 B r, B' = -2 v rᵀ, r = G(Bᵀv - a), written here from the math."""
-    k, m = B0.shape
-
-    def f(t, z):
-        v, B = z[:k], z[k:].reshape(k, m)
-        r = G @ (B.T @ v - a)
-        return np.concatenate([-2.0 * B @ r, (-2.0 * np.outer(v, r)).ravel()])
-
-    sol = solve_ivp(f, (0.0, T), np.concatenate([v0, B0.ravel()]), method="DOP853", rtol=1e-12, atol=1e-14)
-    assert sol.success
-    return sol.y[:k, -1], sol.y[k:, -1].reshape(k, m)
 
 
 def _rel(v, B, v_ref, B_ref):
