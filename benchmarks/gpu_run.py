@@ -19,7 +19,7 @@ What it measures, in one process:
       members (one compiled shape). Compilation is timed separately: the group shape is compiled ahead of
       time (``jax.jit(...).lower(...).compile()``, which fills the cache the run then uses) after
       ``jax.clear_caches()``, so every size pays its own compile. ``--solver tsit5_fused`` runs the
-      package side with the fused Tsit5 loop (:mod:`lpft_theory._fused_rk`; 2.6× diffrax's Tsit5 per
+      package side with the fused Tsit5 loop (:mod:`lpft_theory._fused_rk`; 2.5–3× diffrax's Tsit5 per
       problem on CPU, not yet measured on a GPU); the naive side is always diffrax's Tsit5. On a GPU,
       run the script once per solver if the time allows.
     * **naive**: what a user would write: one ``jax.jit(jax.vmap(solve))`` over all N members, ``solve``

@@ -6,7 +6,7 @@ all of it per-step bookkeeping of the general solver (pytree arithmetic, the ste
 state, save-at and event handling), and diffrax's default integral controller rejects about a fifth
 of the steps where the step is limited by stability rather than accuracy (the regime of FT on long
 horizons). This loop does the same Runge–Kutta arithmetic on one flat vector with a PI controller:
-about 4.7 µs per step and about 0.05 % rejected steps on the same problems (``BENCHMARKS.md``, fourth
+about 5 µs per step and almost no rejected steps on the same problems (2.9× less time per problem) (``BENCHMARKS.md``, fourth
 pass; ``lpft-theory bench --sections scipy`` measures it beside the diffrax solvers). It is an
 opt-in solver (``solver="tsit5_fused"``) for finite save times; the default stays diffrax's Tsit5.
 

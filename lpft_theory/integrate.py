@@ -6,7 +6,7 @@ their field to this module. It owns
 
 * the solver table :data:`SOLVERS` and the default tolerances; the explicit solvers of
   :data:`FUSED_SOLVERS` (``"tsit5_fused"``) run the same tableau in a fixed-structure loop of the
-  package's own (:mod:`lpft_theory._fused_rk`: one flat state, PI step control, 2.6× less time per
+  package's own (:mod:`lpft_theory._fused_rk`: one flat state, PI step control, about 2.9× less time per
   FT problem than ``diffeqsolve`` on CPU, ``BENCHMARKS.md``), for finite save times only;
 * save-at handling (:func:`solve_at`: from t = 0, saved at increasing finite times);
 * the steady state, i.e. the t = ∞ limit (:func:`solve_to_steady`): integrate until the field's

@@ -120,7 +120,7 @@ def add_solve_arguments(p, methods: str) -> None:
     g.add_argument("--atol", type=positive_float_arg, help="absolute tolerance (default 1e-12)")
     g.add_argument("--solver", choices=SOLVER_CHOICES,
                    help="solver for finite times (default tsit5; kvaerno5 is the stiff one; tsit5_fused is the "
-                        "same tableau in the package's own loop, about 2.6x faster on FT, BENCHMARKS.md)")
+                        "same tableau in the package's own loop, 2.5-3x faster on FT, BENCHMARKS.md)")
 
 
 def solve_options(args) -> dict:
