@@ -81,6 +81,27 @@ def _rms(x):
     return jnp.sqrt(jnp.mean(x * x))
 
 
+def initial_step(f: Callable, t0, y0, f0, span, rtol, atol, order: int):
+    r"""The first step size of Hairer, Nørsett & Wanner, *Solving ODEs I*, §II.4 (one extra evaluation of ``f``).
+
+    With :math:`s = a_{tol} + r_{tol}|y_0|`, :math:`d_0 = \mathrm{RMS}(y_0/s)`, :math:`d_1 = \mathrm{RMS}(f_0/s)`:
+    a trial :math:`h_0 = 0.01\,d_0/d_1` (or :math:`10^{-6}` where either is tiny), :math:`d_2` the RMS of
+    the change of f over it divided by :math:`h_0`, and
+    :math:`h = \min(100h_0, (0.01/\max(d_1, d_2))^{1/(p+1)})` for a method of order p (the trial step
+    stays within ``span``; the result may not: the caller clips it).
+    """
+    scale0 = atol + rtol * jnp.abs(y0)
+    d0, d1 = _rms(y0 / scale0), _rms(f0 / scale0)
+    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), jnp.asarray(1e-6, y0.dtype), 0.01 * d0 / d1)
+    h0 = jnp.minimum(h0, span)
+    f1 = f(t0 + h0, y0 + h0 * f0)
+    d2 = _rms((f1 - f0) / scale0) / h0
+    dmax = jnp.maximum(d1, d2)
+    h1 = jnp.where(dmax <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3),
+                   (0.01 / jnp.maximum(dmax, 1e-300)) ** (1.0 / (order + 1.0)))
+    return jnp.minimum(100.0 * h0, h1)
+
+
 def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_fused", max_steps: int):
     r"""Integrate ``field(t, y, args)`` from t = 0 and save at the increasing finite times ``ts``.
 
@@ -111,16 +132,7 @@ def solve_at(field: Callable, args, y0, ts, rtol, atol, *, solver: str = "tsit5_
 
     t_end = ts[-1]
     f0 = f(jnp.zeros((), dtype), flat0)
-    # first step (Hairer, Nørsett & Wanner I, §II.4)
-    scale0 = atol + rtol * jnp.abs(flat0)
-    d0, d1 = _rms(flat0 / scale0), _rms(f0 / scale0)
-    h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), jnp.asarray(1e-6, dtype), 0.01 * d0 / d1)
-    h0 = jnp.minimum(h0, t_end)
-    f1 = f(h0, flat0 + h0 * f0)
-    d2 = _rms((f1 - f0) / scale0) / h0
-    dmax = jnp.maximum(d1, d2)
-    h1 = jnp.where(dmax <= 1e-15, jnp.maximum(1e-6, h0 * 1e-3), (0.01 / jnp.maximum(dmax, 1e-300)) ** (1.0 / 5.0))
-    h_first = jnp.minimum(100.0 * h0, h1)
+    h_first = initial_step(f, jnp.zeros((), dtype), flat0, f0, t_end, rtol, atol, 5)
 
     h_min = 1e-14 * jnp.maximum(1.0, t_end)
 

@@ -12,7 +12,10 @@ their field to this module. It owns
 * the steady state, i.e. the t = ∞ limit (:func:`solve_to_steady`): integrate until the field's
   norm falls below a threshold. For a gradient flow :math:`\dot y = -\nabla J(y)` the field's norm
   *is* the gradient norm, so no flow has to supply its own stopping test;
-* short segments between two times (:func:`advance`, used inside other jitted code);
+* short segments between two times (:func:`advance`, used inside other jitted code), also with the
+  package's own Rosenbrock loop (:data:`ROSENBROCK_SOLVERS`, ``"rodas4_fused"``);
+* a streaming stiff solve that hands every accepted step to the caller and saves nothing
+  (:func:`rosenbrock_start`, :func:`rosenbrock_run`: the campaign's screen of the observer);
 * every accepted step up to the steady state (:func:`solve_steps_to_steady`, the observer's certified minimum);
 * the step budget and the one error type of a failed solve (:class:`SolverError`);
 * the host-level entry :func:`integrate` (validated times, ``t = 0`` only, ``inf`` last) and its
@@ -35,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _fused_rk
+from . import _fused_rk, _rosenbrock
 
 #: Solvers by name. ``kvaerno5`` (L-stable, implicit) is the default of the t = ∞ search: near the
 #: minimum FT is stiff, an explicit solver sits at its stability limit there.
@@ -48,6 +51,10 @@ SOLVERS = {
 #: Explicit solvers run by the package's own fixed-structure loop (:mod:`lpft_theory._fused_rk`) instead of
 #: ``diffrax.diffeqsolve``: same tableau, PI step control, less overhead per step; finite save times only.
 FUSED_SOLVERS = _fused_rk.FUSED_SOLVERS
+#: Linearly implicit (Rosenbrock) solvers of the package's own (:mod:`lpft_theory._rosenbrock`: Rodas4, one
+#: Jacobian and one LU per step) for autonomous fields: :func:`advance` and the observer's streaming solve
+#: (:func:`rosenbrock_start`, :func:`rosenbrock_run`); not a solver of :func:`solve_at` or the t = ∞ search.
+ROSENBROCK_SOLVERS = _rosenbrock.ROSENBROCK_SOLVERS
 DEFAULT_SOLVER = "tsit5"
 DEFAULT_STEADY_SOLVER = "kvaerno5"
 DEFAULT_RTOL = 1e-10
@@ -199,9 +206,24 @@ def advance(field, args, y, t0, t1, rtol, atol, *, solver=DEFAULT_STEADY_SOLVER,
     Returns:
         ``(y(t1), num_steps, ok)``.
     """
+    if solver in ROSENBROCK_SOLVERS:
+        return _rosenbrock.advance(field, args, y, t0, t1, rtol, atol, max_steps=max_steps, solver=solver)
     sol = _diffeqsolve(field, args, y, t0, t1, rtol, atol, solver=solver, max_steps=max_steps,
                        saveat=diffrax.SaveAt(t1=True), adjoint=FORWARD)
     return jax.tree_util.tree_map(lambda x: x[-1], sol.ys), sol.stats["num_steps"], _ok(sol)
+
+
+def rosenbrock_start(field, args, y0, t0, t1, rtol, atol, obs, *, solver="rodas4_fused", h0=None) -> dict:
+    """The carry of a streaming Rosenbrock solve (:func:`lpft_theory._rosenbrock.start`); for jitted code."""
+    return _rosenbrock.start(field, args, y0, t0, t1, rtol, atol, obs, solver=solver, h0=h0)
+
+
+def rosenbrock_run(field, args, template, carry, t1, rtol, atol, on_accept, *, max_steps, solver="rodas4_fused"):
+    """At most ``max_steps`` more attempted steps of a streaming Rosenbrock solve, calling ``on_accept`` on
+    every accepted step (:func:`lpft_theory._rosenbrock.run`); for jitted code. No state is saved: the
+    caller keeps what it needs in its observation state."""
+    return _rosenbrock.run(field, args, template, carry, t1, rtol, atol, on_accept, max_steps=max_steps,
+                           solver=solver)
 
 
 def failure_message(what: str, max_steps: int, members=None) -> str:

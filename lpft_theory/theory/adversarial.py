@@ -16,7 +16,7 @@ decade, to 1e6 τ), differentiated through diffrax (the gradient of a minimum is
 at the minimising grid point). The surrogate can only over-estimate the true minimum, so it
 never manufactures a violation. Every final candidate is re-evaluated by the full observer
 (:func:`lpft_theory.theory.bounds.check_problem`) and, if it looks violating, by the independent
-full-dimensional reference (:func:`lpft_theory.theory.reference.confirm`, DOP853, rtol 1e-11):
+full-dimensional reference (:func:`lpft_theory.theory.reference.confirm`, DOP853 or, where it is stiff, Radau; rtol 1e-11):
 only then is it reported as a confirmed violation, otherwise "unconfirmed".
 
 Strengthened (issue 11): the surrogate's step budget is :data:`SURROGATE_MAX_STEPS` = 65536 per solve (was

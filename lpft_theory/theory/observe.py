@@ -59,6 +59,7 @@ from __future__ import annotations
 from functools import partial
 
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
@@ -141,6 +142,8 @@ REFINE_MAX_STEPS = 256
 #: continuation that re-selected the first step stalled Kvaerno5 on stiff trials; resuming with the
 #: last step does not.
 CHUNK_STEPS = 256
+#: Attempted steps per chunk of the streaming (Rosenbrock) solve; unfinished members are re-batched after each.
+STREAM_CHUNK_STEPS = 128
 #: A bracket is refined only if its estimated minimum is below (1 - REFINE_MARGIN) x the lowest known value.
 REFINE_MARGIN = 1e-12
 #: Brackets per vmapped refinement batch.
@@ -154,14 +157,20 @@ def _err(y, Bp, e_off):
     return jnp.concatenate([B_S.T @ v, Bp.T @ v]) + e_off
 
 
-def _dloss(y, G, a, Bp, e_off, W):
-    """(L, dL/dt) for L = eᵀWe along the FT field: dL/dt = 2eᵀW ė, ė = [Ḃ_Sᵀv + B_Sᵀv̇; B_pᵀv̇]."""
+def _loss_rate(y, fy, Bp, e_off, W):
+    """(L, dL/dt) for L = eᵀWe at the state y with field value fy = (v̇, Ḃ_S): dL/dt = 2eᵀW ė,
+    ė = [Ḃ_Sᵀv + B_Sᵀv̇; B_pᵀv̇]. ``W`` may carry a leading axis (several losses at once)."""
     v, B_S = y
-    dv, dB = flows.ft_field(0.0, y, _flow(G, a))
+    dv, dB = fy
     e = _err(y, Bp, e_off)
     de = jnp.concatenate([dB.T @ v + B_S.T @ dv, Bp.T @ dv])
     We = W @ e
-    return e @ We, 2.0 * (We @ de)
+    return We @ e, 2.0 * (We @ de)
+
+
+def _dloss(y, G, a, Bp, e_off, W):
+    """(L, dL/dt) for L = eᵀWe along the FT field (:func:`_loss_rate` with the field evaluated at y)."""
+    return _loss_rate(y, flows.ft_field(0.0, y, _flow(G, a)), Bp, e_off, W)
 
 
 def _d2loss(y, G, a, Bp, e_off, W):
@@ -276,6 +285,127 @@ def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, h0, rtol, atol, gt
     return out
 
 
+def _stream_obs(Lv, dL, t0, C, y_flat):
+    """The observation state of the streaming solve at its start: the last point's (L, L') per loss, the
+    best point so far, and the CANDIDATES lowest bracket estimates per loss with their left end."""
+    inf = jnp.full((2, C), jnp.inf, Lv.dtype)
+    return dict(L=Lv, dL=dL, best=Lv, tbest=jnp.full((2,), t0, Lv.dtype), bp=inf, bs=jnp.zeros_like(inf),
+                bt=jnp.zeros_like(inf), bh=jnp.zeros_like(inf), bfound=jnp.zeros((2, C), bool),
+                by=jnp.zeros((2, C, y_flat.shape[0]), y_flat.dtype))
+
+
+def _stream_on_accept(unravel, Bp, e_off, Ws, thresh):
+    """``on_accept`` of the streaming solve: the accepted step [t, t_new] is a bracket (Hermite cubic of L
+    from the exact L' at both ends, :func:`_hermite_min`); it replaces the worst kept bracket when its
+    estimate is lower; the step's end value updates the best point; the solve stops at the steady state."""
+
+    def on_accept(obs, t, y, fy, t_new, y_new, fy_new):
+        L1, d1 = _loss_rate(unravel(y_new), unravel(fy_new), Bp, e_off, Ws)
+        h = t_new - t
+        found, s_est, p_est = jax.vmap(_hermite_min, in_axes=(0, 0, 0, 0, None))(obs["L"], L1, obs["dL"], d1, h)
+        kept = jnp.where(obs["bfound"], obs["bp"], jnp.inf)
+        worst = jnp.argmax(kept, axis=1)  # (2,): an empty slot (inf) first
+        take = found & (p_est < jnp.take_along_axis(kept, worst[:, None], 1)[:, 0])
+        slot = (jnp.arange(kept.shape[1])[None, :] == worst[:, None]) & take[:, None]  # (2, C)
+        obs = dict(obs)
+        obs["bt"] = jnp.where(slot, t, obs["bt"])
+        obs["bh"] = jnp.where(slot, h, obs["bh"])
+        obs["bp"] = jnp.where(slot, p_est[:, None], obs["bp"])
+        obs["bs"] = jnp.where(slot, s_est[:, None], obs["bs"])
+        obs["bfound"] = obs["bfound"] | slot
+        obs["by"] = jnp.where(slot[:, :, None], y[None, None, :], obs["by"])
+        lower = L1 < obs["best"]
+        obs["best"] = jnp.where(lower, L1, obs["best"])
+        obs["tbest"] = jnp.where(lower, t_new, obs["tbest"])
+        obs["L"], obs["dL"] = L1, d1
+        return obs, jnp.sqrt(jnp.sum(fy_new * fy_new)) <= thresh
+
+    return on_accept
+
+
+def _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol):
+    y_start = (v0, BS0)
+    fl = _flow(G, a)
+    g0 = _grad_norm(y_start, G, a)
+    thresh = gtol * jnp.maximum(1.0, g0)
+    done0 = g0 <= thresh
+    t1 = jnp.where(done0, 0.0, HORIZON * tau)
+    Ws = jnp.stack([jnp.eye(sig.shape[0], dtype=sig.dtype), sig])
+    unravel = jax.flatten_util.ravel_pytree(y_start)[1]
+    return y_start, fl, thresh, done0, t1, Ws, unravel
+
+
+def _stream_start_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, solver):
+    """The carry of the streaming solve of one problem at t = 0 (flat dict of arrays)."""
+    y_start, fl, thresh, done0, t1, Ws, _ = _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol)
+    L0, d0 = _loss_rate(y_start, flows.ft_field(0.0, y_start, fl), Bp, e_off, Ws)
+    y_flat = jnp.concatenate([v0, BS0.ravel()])
+    carry = integrate.rosenbrock_start(flows.ft_field, fl, y_start, 0.0, t1, rtol, atol,
+                                       _stream_obs(L0, d0, 0.0, CANDIDATES, y_flat), solver=solver)
+    carry["stopped"] = done0
+    return {**{k: v for k, v in carry.items() if k != "obs"}, **{"obs_" + k: v for k, v in carry["obs"].items()}}
+
+
+def _split_carry(flat):
+    carry = {k: v for k, v in flat.items() if not k.startswith("obs_")}
+    carry["obs"] = {k[4:]: v for k, v in flat.items() if k.startswith("obs_")}
+    return carry
+
+
+def _stream_run_one(G, a, v0, BS0, Bp, e_off, sig, tau, flat, rtol, atol, gtol, max_steps, solver):
+    """At most ``max_steps`` more attempted steps of one problem's streaming solve."""
+    y_start, fl, thresh, done0, t1, Ws, unravel = _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol)
+    carry = integrate.rosenbrock_run(flows.ft_field, fl, y_start, _split_carry(flat), t1, rtol, atol,
+                                     _stream_on_accept(unravel, Bp, e_off, Ws, thresh), max_steps=max_steps,
+                                     solver=solver)
+    return {**{k: v for k, v in carry.items() if k != "obs"}, **{"obs_" + k: v for k, v in carry["obs"].items()}}
+
+
+def _stream_finish_one(G, a, v0, BS0, Bp, e_off, sig, tau, flat, gtol):
+    """Phase 1's outputs (those of :func:`_scan_one`) from a finished streaming solve, with the limit."""
+    y_start, fl, thresh, done0, t1, Ws, unravel = _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol)
+    c = _split_carry(flat)
+    o = c["obs"]
+    y_end = unravel(c["y"])
+    finite = jnp.all(jnp.isfinite(c["y"]))
+    going = ~c["stopped"] & ~c["failed"] & (c["t"] < t1)
+    ok = ((~c["failed"] & ~going) | done0) & finite
+    converged = (c["stopped"] | done0) & ok
+    y_inf, corr = _limit_polish(y_end, G, a, converged & ~done0)
+    e_inf = _err(y_inf, Bp, e_off)
+    found = o["bfound"]
+    by = jax.vmap(jax.vmap(unravel))(o["by"])
+    return dict(t_end=jnp.where(converged, c["t"], jnp.inf), converged=converged, ok=ok, more=going & finite,
+                steps=c["steps"].astype(_INT), limit_correction=corr, n_steps_saved=c["accepted"].astype(_INT),
+                done0=done0, limit_id_subspace=jnp.sum(e_inf[: G.shape[0]] ** 2), L_inf=(Ws @ e_inf) @ e_inf,
+                best0=o["best"], tbest0=o["tbest"], found=found, p_est=jnp.where(found, o["bp"], jnp.inf),
+                s0=o["bs"], t_br=o["bt"], h_br=o["bh"], v_br=by[0], B_br=by[1])
+
+
+_PROBLEM_AXES = (0,) * 8
+
+
+@partial(jax.jit, static_argnames=("solver",))
+def stream_start_packed(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, *, solver="rodas4_fused"):
+    """The streaming phase 1 (a Rosenbrock solver) for a packed batch: the carries at t = 0."""
+    return jax.vmap(_stream_start_one, in_axes=_PROBLEM_AXES + (None,) * 4)(G, a, v0, BS0, Bp, e_off, sig, tau,
+                                                                           rtol, atol, gtol, solver)
+
+
+@partial(jax.jit, static_argnames=("max_steps", "solver"))
+def stream_run_packed(G, a, v0, BS0, Bp, e_off, sig, tau, carry, rtol, atol, gtol, *, max_steps, solver="rodas4_fused"):
+    """At most ``max_steps`` more steps of the streaming phase 1 for a packed batch of carries."""
+    return jax.vmap(_stream_run_one, in_axes=_PROBLEM_AXES + (0,) + (None,) * 5)(
+        G, a, v0, BS0, Bp, e_off, sig, tau, carry, rtol, atol, gtol, max_steps, solver)
+
+
+@jax.jit
+def stream_finish_packed(G, a, v0, BS0, Bp, e_off, sig, tau, carry, gtol):
+    """Phase 1's outputs for a packed batch of finished (or abandoned) streaming solves."""
+    return jax.vmap(_stream_finish_one, in_axes=_PROBLEM_AXES + (0, None))(G, a, v0, BS0, Bp, e_off, sig, tau,
+                                                                         carry, gtol)
+
+
 def _refine_one(G, a, Bp, e_off, W, v, B, tj, hj, s_init, rtol, atol, refine_steps, solver):
     """Phase 2 for one bracket: NEWTON_ITERS Newton iterations on dL/dt = 0 inside [tj, tj + hj], each
     iterate integrated from the bracket's left step; the best achieved (L, t) and the steps."""
@@ -317,7 +447,7 @@ def refine_packed(G, a, Bp, e_off, W, v, B, tj, hj, s_init, rtol, atol, *, refin
 
 
 def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: float = RTOL, atol: float = ATOL,
-            gtol: float = GTOL, progress=None) -> dict:
+            gtol: float = GTOL, progress=None, solver: str = "kvaerno5") -> dict:
     r"""min over t ≥ 0 of √L_ood(FT(t)) for each problem (both losses); numpy arrays of length len(problems).
 
     Keys: ``min_identity``/``tmin_identity``/``where_identity`` (worst-case loss, Σ = I; ``where`` codes in
@@ -339,11 +469,12 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
         m_max = max(int(np.linalg.matrix_rank(np.asarray(p.X))) for p in problems)
         M = max(4, 1 << (m_max - 1).bit_length())
     packed = pack(problems, K=K, M=M)
-    r = observe_arrays(packed, batch_size=batch_size, rtol=rtol, atol=atol, gtol=gtol, progress=progress)
+    r = observe_arrays(packed, batch_size=batch_size, rtol=rtol, atol=atol, gtol=gtol, progress=progress,
+                       solver=solver)
     stalled = np.flatnonzero(~r["converged"] & ~r["ok"])
     if stalled.size:  # out of steps: the same flows padded wider (another step-control norm), once
         again = observe_arrays(pack([problems[i] for i in stalled], K=K + 1, M=2 * M), batch_size=batch_size,
-                               rtol=rtol, atol=atol, gtol=gtol)
+                               rtol=rtol, atol=atol, gtol=gtol, solver=solver)
         for key in r:
             r[key][stalled] = again[key]
     return r
@@ -392,13 +523,63 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
     bs = int(batch_size)
     max_steps = SOLVE_MAX_STEPS if max_steps is None else int(max_steps)
     tol = dict(rtol=jnp.asarray(float(rtol)), atol=jnp.asarray(float(atol)))
-    keys = ("G", "a", "v0", "BS0", "Bp", "e_off", "sig", "tau")
+    if solver in integrate.ROSENBROCK_SOLVERS:
+        res, br = _phase1_stream(packed, bs, tol, gtol, solver, max_steps, progress)
+    else:
+        res, br = _phase1_saved(packed, bs, tol, gtol, solver, max_steps, progress)
+    return _phase2(packed, res, br, tol, solver)
+
+
+_KEYS = ("G", "a", "v0", "BS0", "Bp", "e_off", "sig", "tau")
+_BRACKET_KEYS = ("found", "p_est", "s0", "t_br", "h_br", "v_br", "B_br")
+
+
+def _phase1_stream(packed, bs, tol, gtol, solver, max_steps, progress):
+    """Phase 1 with a Rosenbrock solver (:func:`stream_start_packed`, :func:`stream_run_packed`): no saved
+    steps; chunks of :data:`STREAM_CHUNK_STEPS` attempted steps, the unfinished members re-batched densely
+    after each."""
+    n = packed["G"].shape[0]
+    arrays = {k: packed[k] for k in _KEYS}
+    gtol = jnp.asarray(float(gtol))
+    carry = _run_batches(partial(stream_start_packed, **tol, gtol=gtol, solver=solver), arrays, bs)
+    chunk = min(max_steps, STREAM_CHUNK_STEPS)
+    run = partial(stream_run_packed, **tol, gtol=gtol, max_steps=chunk, solver=solver)
+    t1 = np.where(carry["stopped"], 0.0, HORIZON * packed["tau"])
+    used = 0
+    while used < max_steps:
+        going = ~carry["stopped"] & ~carry["failed"] & (carry["t"] < t1)
+        idx = np.flatnonzero(going)
+        if not idx.size:
+            break
+        sub = {k: arrays[k][idx] for k in _KEYS}
+        nxt = _run_carry(run, sub, {k: v[idx] for k, v in carry.items()}, bs)
+        for k, v in nxt.items():
+            carry[k][idx] = v
+        used += chunk
+    res = _run_carry(partial(stream_finish_packed, gtol=gtol), arrays, carry, bs)
+    if progress is not None:
+        progress(n)
+    return res, {k: [res[k]] for k in _BRACKET_KEYS}
+
+
+def _run_carry(fn, arrays, carry, bs):
+    """:func:`_run_batches` for a function of the problem arrays and a flat carry dict (``fn(..., carry)``)."""
+    keys = list(carry)
+    both = dict(arrays, **{"carry__" + k: v for k, v in carry.items()})
+    return _run_batches(lambda **kw: fn(**{k: v for k, v in kw.items() if not k.startswith("carry__")},
+                                        carry={k: kw["carry__" + k] for k in keys}), both, bs)
+
+
+def _phase1_saved(packed, bs, tol, gtol, solver, max_steps, progress):
+    """Phase 1 with a diffrax solver (:func:`scan_packed`): every accepted step saved, in chunks."""
+    n = packed["G"].shape[0]
+    keys = _KEYS
     chunk = min(max_steps, CHUNK_STEPS)
     scan = partial(scan_packed, **tol, gtol=jnp.asarray(float(gtol)), solver=solver, max_steps=chunk)
     arrays = {k: packed[k] for k in keys}
     arrays.update(t0=np.zeros(n), yv=packed["v0"], yB=packed["BS0"], h0=np.zeros(n))
     res = _run_batches(scan, arrays, bs, progress)
-    br = {k: [res[k]] for k in ("found", "p_est", "s0", "t_br", "h_br", "v_br", "B_br")}
+    br = {k: [res[k]] for k in _BRACKET_KEYS}
     total = res["steps"].astype(np.int64)
     saved = res["n_steps_saved"].astype(np.int64)
     used = chunk
@@ -420,8 +601,15 @@ def observe_arrays(packed: dict, *, batch_size: int = BATCH_SIZE, rtol=RTOL, ato
         total[idx] += nxt["steps"]
         saved[idx] += nxt["n_steps_saved"]
         used += chunk
-    res["ok"] = res["ok"] & ~res["more"]  # still out of steps after max_steps in all
     res["steps"], res["n_steps_saved"] = total, saved
+    return res, br
+
+
+def _phase2(packed, res, br, tol, solver):
+    """The brackets to refine (the CANDIDATES lowest estimates per loss over all chunks, active if below
+    every known value), refined by :func:`refine_packed`, and the minimum per loss (:func:`_combine`)."""
+    n = packed["G"].shape[0]
+    res["ok"] = res["ok"] & ~res["more"]  # still out of steps after max_steps in all
     # the CANDIDATES lowest estimates per problem and loss over all chunks, active if below what is known
     br = {k: np.concatenate(v, axis=2) for k, v in br.items()}  # (n, 2, C * chunks, ...)
     C = CANDIDATES
