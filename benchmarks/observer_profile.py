@@ -1,18 +1,21 @@
-"""Cost per campaign trial of the certified observer, by solve chunk size and vmapped batch size.
+"""Cost per campaign trial of the certified observer, by stiff solver, solve chunk size and vmapped batch size.
 
 What the second pass of the issue "Fast where users wait" measured with ad-hoc scripts, made repeatable:
 the first ``--trials`` trials of the seed-0 campaign (``campaign.sample_trial``) are screened exactly as the
 campaign screens them (``campaign.observe_many`` at the screen's rtol 1e-7 / atol 1e-10, padded per K), once
-per (chunk, batch) setting and ``--reps`` times, in this one process, after a warm-up that compiles the
-setting's kernels. Also reported per setting: the largest difference of the observed minima from the first
-setting, relative to max(1, |value|) (the settings change the discretisation, not the flow), and how many
-solves did not reach the steady state. With ``--accuracy`` the screen is compared with the rtol-1e-10
-observation on the k = 2 trials among them (the campaign docstring quotes that number).
+per (solver, chunk, batch) setting and ``--reps`` times, in this one process, after a warm-up that compiles the
+setting's kernels. The solvers are diffrax's Kvaerno5 (every accepted step saved, chunks of
+``observe.CHUNK_STEPS``) and the package's Rodas4 loop ``rodas4_fused`` (streamed, chunks of
+``observe.STREAM_CHUNK_STEPS``); ``--chunks`` sets the chunk of either. Also reported per setting: the largest
+difference of the observed minima from the first setting, relative to max(1, |value|) (the settings change
+the discretisation, not the flow), and how many solves did not reach the steady state. With ``--accuracy``
+each solver's screen, and each solver at the re-check's rtol 1e-10, is compared with Kvaerno5 at rtol 1e-10
+on all the trials, with the time per trial of the tight observation (the campaign docstring quotes these).
 
 Usage (from the repository root; nothing else should run on the machine)::
 
-    python benchmarks/observer_profile.py --trials 1024 --chunks 8192,256 --batches 8,32 --reps 2 \\
-        --out benchmarks/results/observer_profile
+    python benchmarks/observer_profile.py --trials 1024 --solvers kvaerno5,rodas4_fused --chunks 256 \\
+        --batches 8,32 --reps 2 --accuracy --out benchmarks/results/observer_profile
 
 Writes ``observer_profile.json`` and ``observer_profile.md`` into ``--out`` (machine, versions, load
 averages, command). Nothing here is a test: the numbers depend on the machine and its load.
@@ -53,7 +56,7 @@ def _versions():
     return out
 
 
-def profile(trials, chunks, batches, reps, accuracy=False, log=print) -> dict:
+def profile(trials, chunks, batches, reps, accuracy=False, log=print, solvers=("kvaerno5",)) -> dict:
     import jax
     import numpy as np
 
@@ -70,42 +73,49 @@ def profile(trials, chunks, batches, reps, accuracy=False, log=print) -> dict:
     m_by_k = campaign._m_by_k(grid)
     screen = dict(rtol=campaign.SCREEN_RTOL, atol=campaign.SCREEN_ATOL, m_by_k=m_by_k)
     rows, first = [], None
-    saved_chunk = observe.CHUNK_STEPS
+    saved_chunk = observe.CHUNK_STEPS, observe.STREAM_CHUNK_STEPS
     try:
-        for chunk in chunks:
-            observe.CHUNK_STEPS = chunk
+        for solver, chunk in [(sv, ch) for sv in solvers for ch in chunks]:
+            observe.CHUNK_STEPS = observe.STREAM_CHUNK_STEPS = chunk
             for bs in batches:
                 t = time.perf_counter()
-                campaign.observe_many(problems[: 3 * bs], batch_size=bs, **screen)  # compile this setting
+                campaign.observe_many(problems[: 3 * bs], batch_size=bs, solver=solver, **screen)  # compile
                 warm = time.perf_counter() - t
                 times = []
                 for _ in range(reps):
                     t = time.perf_counter()
-                    r = campaign.observe_many(problems, batch_size=bs, **screen)
+                    r = campaign.observe_many(problems, batch_size=bs, solver=solver, **screen)
                     times.append(time.perf_counter() - t)
                 if first is None:
                     first = r
                 diff = max(float(np.max(np.abs(r[k] - first[k]) / np.maximum(1.0, np.abs(first[k]))))
                            for k in ("min_identity", "min_sigma"))
-                row = dict(chunk=chunk, batch=bs, warmup_s=warm, times_s=times,
+                row = dict(solver=solver, chunk=chunk, batch=bs, warmup_s=warm, times_s=times,
                            ms_per_trial=1e3 * min(times) / trials, mean_steps=float(np.mean(r["steps"])),
                            unconverged=int(np.sum(~r["converged"])), max_rel_diff_vs_first=diff)
                 rows.append(row)
-                log(f"chunk {chunk:5d}, batch {bs:3d}: {row['ms_per_trial']:.1f} ms per trial (best of {reps}), "
+                log(f"{solver}, chunk {chunk:5d}, batch {bs:3d}: {row['ms_per_trial']:.1f} ms per trial (best of {reps}), "
                     f"warm-up {warm:.1f} s, {row['unconverged']} unconverged, max rel diff vs first {diff:.1e}")
     finally:
-        observe.CHUNK_STEPS = saved_chunk
+        observe.CHUNK_STEPS, observe.STREAM_CHUNK_STEPS = saved_chunk
     out = dict(trials=trials, rows=rows)
     if accuracy:
-        idx = [i for i, m in enumerate(metas) if m["k"] == 2]
-        sub = [problems[i] for i in idx]
-        a = campaign.observe_many(sub, **screen)
-        b = campaign.observe_many(sub, rtol=observe.RTOL, atol=observe.ATOL, m_by_k=m_by_k)
-        acc = {key: float(np.max(np.abs(a[f"min_{key}"] - b[f"min_{key}"]) / np.maximum(1.0, np.abs(b[f"min_{key}"]))))
-               for key in ("identity", "sigma")}
-        out["screen_accuracy"] = dict(k2_trials=len(idx), max_rel_error=acc, recheck_band=campaign.RECHECK_RTOL)
-        log(f"screen vs rtol 1e-10 on {len(idx)} k = 2 trials: identity {acc['identity']:.2e}, sigma {acc['sigma']:.2e} "
-            f"(x max(1, |value|); re-check band {campaign.RECHECK_RTOL:g})")
+        tight = dict(rtol=observe.RTOL, atol=observe.ATOL, m_by_k=m_by_k)
+        ref = campaign.observe_many(problems, solver="kvaerno5", **tight)
+        acc = []
+        for solver in solvers:
+            for what, kw in (("screen", screen), ("tight", tight)):
+                campaign.observe_many(problems[:8], solver=solver, **kw)  # compile
+                t = time.perf_counter()
+                a = campaign.observe_many(problems, solver=solver, **kw)
+                ms = 1e3 * (time.perf_counter() - t) / trials
+                err = {key: float(np.max(np.abs(a[f"min_{key}"] - ref[f"min_{key}"])
+                                         / np.maximum(1.0, np.abs(ref[f"min_{key}"])))) for key in ("identity", "sigma")}
+                acc.append(dict(solver=solver, what=what, rtol=kw["rtol"], ms_per_trial=ms, max_rel_error=err,
+                                same_where=float(np.mean(a["where_sigma"] == ref["where_sigma"]))))
+                log(f"{solver} at rtol {kw['rtol']:g} vs kvaerno5 at rtol 1e-10 on {trials} trials: identity "
+                    f"{err['identity']:.2e}, sigma {err['sigma']:.2e} (x max(1, |value|)); {ms:.1f} ms per trial")
+        out["accuracy"] = dict(trials=trials, rows=acc, recheck_band=campaign.RECHECK_RTOL)
     return out
 
 
@@ -114,16 +124,20 @@ def markdown(res) -> str:
          f"Command: `{res['command']}`  ", f"Machine: {res['machine']}; load average at start {res['load_average']}  ",
          "Versions: " + ", ".join(f"{k} {v}" for k, v in res["versions"].items()), "",
          f"{res['trials']} trials of the seed-0 campaign, screened at rtol 1e-7 (best of the repetitions).", "",
-         "| chunk (steps) | batch | ms per trial | mean steps | unconverged | max rel diff vs first row | warm-up (s) |",
-         "|---|---|---|---|---|---|---|"]
+         "| solver | chunk (steps) | batch | ms per trial | mean steps | unconverged | max rel diff vs first row | "
+         "warm-up (s) |", "|---|---|---|---|---|---|---|---|"]
     for r in res["rows"]:
-        L.append(f"| {r['chunk']} | {r['batch']} | {r['ms_per_trial']:.1f} | {r['mean_steps']:.0f} | {r['unconverged']} | "
-                 f"{r['max_rel_diff_vs_first']:.1e} | {r['warmup_s']:.1f} |")
-    if "screen_accuracy" in res:
-        a = res["screen_accuracy"]
-        L += ["", f"Screen against rtol 1e-10 on the {a['k2_trials']} k = 2 trials: at most "
-              f"{a['max_rel_error']['identity']:.2e} (Σ = I) and {a['max_rel_error']['sigma']:.2e} (Σ) × max(1, |value|); "
-              f"re-check band {a['recheck_band']:g}."]
+        L.append(f"| {r.get('solver', 'kvaerno5')} | {r['chunk']} | {r['batch']} | {r['ms_per_trial']:.1f} | "
+                 f"{r['mean_steps']:.0f} | {r['unconverged']} | {r['max_rel_diff_vs_first']:.1e} | {r['warmup_s']:.1f} |")
+    if "accuracy" in res:
+        a = res["accuracy"]
+        L += ["", f"Against Kvaerno5 at rtol 1e-10 on the {a['trials']} trials (× max(1, |value|); re-check band "
+              f"{a['recheck_band']:g}; time of one observation of all trials, batch 8):", "",
+              "| solver | rtol | max rel diff, Σ = I | max rel diff, Σ | same `where` (Σ) | ms per trial |",
+              "|---|---|---|---|---|---|"]
+        for r in a["rows"]:
+            L.append(f"| {r['solver']} | {r['rtol']:g} | {r['max_rel_error']['identity']:.2e} | "
+                     f"{r['max_rel_error']['sigma']:.2e} | {r['same_where']:.3f} | {r['ms_per_trial']:.1f} |")
     return "\n".join(L) + "\n"
 
 
@@ -131,10 +145,13 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     p = argparse.ArgumentParser(prog="observer_profile.py", description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=1024, help="first N trials of the seed-0 campaign (default 1024)")
-    p.add_argument("--chunks", default="8192,256", help="comma list of solve chunk sizes in steps (default 8192,256)")
+    p.add_argument("--solvers", default="kvaerno5,rodas4_fused",
+                   help="comma list of stiff solvers: kvaerno5, rodas4_fused (default both)")
+    p.add_argument("--chunks", default="256", help="comma list of solve chunk sizes in steps (default 256)")
     p.add_argument("--batches", default="8,32", help="comma list of vmapped batch sizes (default 8,32)")
     p.add_argument("--reps", type=int, default=2, help="timed repetitions per setting (default 2)")
-    p.add_argument("--accuracy", action="store_true", help="also compare the screen with rtol 1e-10 on the k = 2 trials")
+    p.add_argument("--accuracy", action="store_true",
+                   help="also compare each solver, at the screen's and the re-check's rtol, with Kvaerno5 at rtol 1e-10")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "observer_profile"), help="output folder")
     args = p.parse_args(argv)
     if args.trials < 1:
@@ -142,10 +159,14 @@ def main(argv=None) -> int:
     if args.reps < 1:
         return _usage(f"--reps must be >= 1, got {args.reps}")
     chunks, batches = _ints(args.chunks, "--chunks"), _ints(args.batches, "--batches")
+    solvers = [x.strip() for x in args.solvers.split(",") if x.strip()]
+    bad = [x for x in solvers if x not in ("kvaerno5", "rodas4_fused")]
+    if not solvers or bad:
+        return _usage(f"--solvers: a comma list of kvaerno5, rodas4_fused; got {args.solvers!r}")
     if os.path.exists(args.out) and not os.path.isdir(args.out):
         return _usage(f"--out: {args.out!r} exists and is not a folder")
     load = list(os.getloadavg())
-    res = profile(args.trials, chunks, batches, args.reps, args.accuracy)
+    res = profile(args.trials, chunks, batches, args.reps, args.accuracy, solvers=solvers)
     res.update(date=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                command="python benchmarks/observer_profile.py " + " ".join(argv), load_average=load,
                machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", versions=_versions())

@@ -291,7 +291,11 @@ def feature_distance(B, Bp, check: bool = True):
 
 def polar_factor(M):
     r"""Orthogonal polar factor :math:`U = PQ^\top` of :math:`M = P\Sigma Q^\top` (thin SVD; k×k for the
-    k×k matrices it is used on, e.g. :math:`B_0B_\star^\top`, the minimiser in :math:`d(B_0, B_\star)`)."""
+    k×k matrices it is used on, e.g. :math:`B_0B_\star^\top`, the minimiser in :math:`d(B_0, B_\star)`).
+    A numpy input is computed with numpy (no JAX dispatch on the host), anything else with ``jnp``."""
+    if isinstance(M, np.ndarray):
+        P, _, Qt = np.linalg.svd(M, full_matrices=False)
+        return P @ Qt
     P, _, Qt = jnp.linalg.svd(jnp.asarray(M), full_matrices=False)
     return P @ Qt
 

@@ -171,10 +171,9 @@ def align_representative(problem):
 
     if problem.B_star is None or problem.v_star is None:
         raise ValueError("align_representative: the problem needs B_star and v_star")
-    B0, Bs, vs = (jnp.asarray(a) for a in (problem.B0, problem.B_star, problem.v_star))
-    U = geometry.polar_factor(B0 @ Bs.T)
-    p = eqx.tree_at(lambda q: q.B_star, problem, U @ Bs)
-    return eqx.tree_at(lambda q: q.v_star, p, U @ vs)
+    B0, Bs, vs = (np.asarray(a, dtype=np.float64) for a in (problem.B0, problem.B_star, problem.v_star))
+    U = geometry.polar_factor(B0 @ Bs.T)  # numpy on the host: no JAX dispatch per campaign trial
+    return eqx.tree_at(lambda q: (q.B_star, q.v_star), problem, (jnp.asarray(U @ Bs), jnp.asarray(U @ vs)))
 
 
 def bound_frame_range(problem, ingredients: Optional[dict] = None) -> dict:

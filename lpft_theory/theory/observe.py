@@ -52,6 +52,18 @@ or rejected steps with one compiled kernel; after each chunk only the members th
 steady state go on, re-batched densely, so a batch never waits long for its slowest member (lockstep
 waste was 36 % in random batches of 8 with one long solve). The refinement is a second kernel that runs
 only on the active brackets of all problems, packed densely.
+
+**Streaming with Rodas4** (``solver="rodas4_fused"``, what the bound campaign uses). The same certificate
+without a save buffer: the package's Rodas4 loop (:mod:`lpft_theory._rosenbrock`, via
+:func:`lpft_theory.integrate.rosenbrock_run`) hands every accepted step to the observer, which keeps in the
+loop's carry the last point's (L, L') per loss, the best step value, and the :data:`CANDIDATES` lowest
+Hermite-bracket estimates per loss with their left states; the solve stops at the same steady-state test.
+Phase 2 and the limit are unchanged (the refinement integrates with the same solver). The carry is small,
+so the solve runs in chunks of :data:`STREAM_CHUNK_STEPS` attempted steps and only unfinished members go on,
+re-batched. Rodas4 is L-stable and stiffly accurate, with one Jacobian and one inverse per step instead of
+Kvaerno5's Newton iterations: about 6× less time per campaign trial at the screen's rtol 1e-7 and 3.8× at
+rtol 1e-10, with minima as close to the scipy reference as Kvaerno5's (``BENCHMARKS.md``, fifth pass). The
+default stays Kvaerno5 (the figures, claims and :func:`~lpft_theory.theory.bounds.check_problem`).
 """
 
 from __future__ import annotations
@@ -458,11 +470,15 @@ def observe(problems, *, K=None, M=None, batch_size: int = BATCH_SIZE, rtol: flo
     ``converged``, ``ok`` (no solver failure), ``steps`` (solve + refinement) and ``n_steps_saved``.
     Problems are padded to (K, M) (default: K = max(2, largest k), M = the largest m rounded up to a
     power of two ≥ 4, so that small problems share compilations); see :func:`observe_arrays` for the batching.
-    ``progress`` is an optional callable ``progress(n_done)``.
+    ``progress`` is an optional callable ``progress(n_done)``. ``solver``: ``"kvaerno5"`` (diffrax, every
+    accepted step saved) or ``"rodas4_fused"`` (the package's Rodas4 loop, streamed; module docstring).
     """
     problems = list(problems)
     if not problems:
         raise ValueError("observe: problems is empty")
+    if solver not in integrate.SOLVERS and solver not in integrate.ROSENBROCK_SOLVERS:
+        raise ValueError(f"observe: solver must be one of {sorted(integrate.SOLVERS) + sorted(integrate.ROSENBROCK_SOLVERS)}"
+                         f", got {solver!r}")
     if K is None:
         K = max(2, max(int(p.k) for p in problems))
     if M is None:  # round up to a power of two >= 4 so that small problems share one compilation

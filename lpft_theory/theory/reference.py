@@ -97,7 +97,7 @@ def _fields(problem):
 
 def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = REFERENCE_ATOL, gtol: float = 1e-10,
                       t_max: float | None = None, n_grid: int = 4000, method: str = "DOP853",
-                      max_nfev: int | None = None) -> dict:
+                      max_nfev: int | None = None, enough: dict | None = None) -> dict:
     r"""min over t of √L_ood(FT(t)) by a full-dimensional scipy integration; both losses.
 
     The flow is integrated from t = 0 to the steady state (terminal event
@@ -107,7 +107,10 @@ def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = RE
     allowed; ``method="auto"``: DOP853, and Radau if DOP853 needs more than ``max_nfev`` evaluations,
     default :data:`CONFIRM_MAX_NFEV`). The minimum is taken over t = 0, a dense grid of the dense output (``n_grid`` log-spaced
     plus ``n_grid`` equispaced points), a bounded scalar refinement around **every** local minimum of
-    the grid samples, and the end state (which stands for t = ∞ when the event fired).
+    the grid samples, and the end state (which stands for t = ∞ when the event fired). ``enough``
+    (``{"identity": x, "sigma": y}``, optional): a loss whose minimum over t = 0, the samples and the end
+    state is already below its value there is not refined (the refinement can only lower it; ``confirm``
+    uses this when the samples alone settle a status); ``refined_{loss}`` says which.
 
     Returns:
         dict with ``min_identity``, ``tmin_identity``, ``where_identity`` (``"t=0"``, ``"interior"``
@@ -128,10 +131,10 @@ def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = RE
         budget = CONFIRM_MAX_NFEV if max_nfev is None else int(max_nfev)
         try:
             return reference_min_ood(problem, rtol=rtol, atol=atol, gtol=gtol, t_max=t_max, n_grid=n_grid,
-                                     method="DOP853", max_nfev=budget)
+                                     method="DOP853", max_nfev=budget, enough=enough)
         except _Budget:
             out = reference_min_ood(problem, rtol=rtol, atol=atol, gtol=gtol, t_max=t_max, n_grid=n_grid,
-                                    method="Radau")
+                                    method="Radau", enough=enough)
             out["method"] = f"Radau (DOP853 needed more than {budget} evaluations)"
             return out
     grad, jac, losses, z0, tau, k = _fields(problem)
@@ -157,7 +160,8 @@ def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = RE
         li, ls = losses(z0)
         return dict(min_identity=li, tmin_identity=0.0, where_identity="t=0", min_sigma=ls, tmin_sigma=0.0,
                     where_sigma="t=0", limit_identity=li, limit_sigma=ls, local_minima_identity=[],
-                    local_minima_sigma=[], t_end=0.0, converged=True, nfev=0, rtol=rtol, method=method, grad_end=g0)
+                    local_minima_sigma=[], t_end=0.0, converged=True, nfev=0, rtol=rtol, method=method, grad_end=g0,
+                    refined_identity=True, refined_sigma=True)
     extra = dict(jac=jac) if method == "Radau" else {}
     sol = scipy.integrate.solve_ivp(rhs, (0.0, t_max), z0, method=method, rtol=rtol, atol=atol, dense_output=True,
                                     events=event, **extra)
@@ -178,6 +182,13 @@ def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = RE
         best, tbest, where = start_vals[col], 0.0, "t=0"
         mins = []
         interior = np.flatnonzero((f[1:-1] <= f[:-2]) & (f[1:-1] <= f[2:])) + 1
+        refine = enough is None or not min(start_vals[col], float(np.min(f)), end_vals[col]) < enough.get(key, -np.inf)
+        out[f"refined_{key}"] = bool(refine)
+        if not refine:  # settled by the samples: their best point stands in for the refinement
+            j = int(np.argmin(f))
+            interior = interior[:0]
+            if f[j] < best and 0 < j:
+                best, tbest, where = float(f[j]), float(grid[j]), "interior"
         for j in interior:
             lo, hi = grid[j - 1], grid[j + 1]
             res = scipy.optimize.minimize_scalar(lambda t: losses(sol.sol(t))[col], bounds=(lo, hi), method="bounded",
@@ -203,7 +214,10 @@ def confirm(problem, statement_rows, **kwargs) -> list:
     ``t_min`` (enough to confirm: a minimum over [0, t_max] only over-estimates the minimum over all t).
     The integration is DOP853, switched to Radau (analytic Jacobian, same tolerances) when DOP853
     needs more than :data:`CONFIRM_MAX_NFEV` evaluations (``method="auto"``; pass ``method`` to force one).
-    Each row gains ``reference_observed``, ``reference_method`` and ``status``: ``"confirmed violation"`` (the reference
+    The minimum of a loss is refined around every local minimum of the samples unless its samples alone
+    are already below every row's ``bound - tolerance`` for that loss (then every status is settled; the
+    refinement could only lower the value): ``reference_refined`` says which.
+    Each row gains ``reference_observed``, ``reference_method``, ``reference_refined`` and ``status``: ``"confirmed violation"`` (the reference
     minimum is below the bound by more than the tolerance), ``"unconfirmed"`` (the fast solver said
     violated, the reference does not), ``"holds"`` or ``"n/a"`` (bound undefined).
     """
@@ -218,6 +232,13 @@ def confirm(problem, statement_rows, **kwargs) -> list:
     from .bounds import loss_key
 
     kwargs.setdefault("method", "auto")
+    if "enough" not in kwargs:  # a loss whose samples are below every threshold of its rows needs no refinement
+        enough = {}
+        for r in statement_rows:
+            if r.get("bound") is not None:
+                key = loss_key(r["statement"])
+                enough[key] = min(enough.get(key, np.inf), r["bound"] - r["tolerance"])
+        kwargs["enough"] = {key: enough.get(key, np.inf) for key in ("identity", "sigma")}
     ref = reference_min_ood(problem, **kwargs)
     out = []
     for row in statement_rows:
@@ -228,6 +249,7 @@ def confirm(problem, statement_rows, **kwargs) -> list:
         row["reference_t_min"] = ref[f"tmin_{key}"]
         row["reference_converged"] = ref["converged"]
         row["reference_method"] = ref["method"]
+        row["reference_refined"] = ref[f"refined_{key}"]
         if row["bound"] is None:
             row["status"] = "n/a"
         elif obs < row["bound"] - row["tolerance"]:

@@ -18,7 +18,8 @@ def _run(*argv, timeout=120):
 
 
 @pytest.mark.parametrize("argv, flag", [(("--chunks", "256,x"), "--chunks"), (("--batches", "0"), "--batches"),
-                                        (("--trials", "0"), "--trials"), (("--reps", "0"), "--reps")])
+                                        (("--trials", "0"), "--trials"), (("--reps", "0"), "--reps"),
+                                        (("--solvers", "tsit5"), "--solvers")])
 def test_bad_options_one_line_exit_2(tmp_path, argv, flag):
     r = _run(*argv, "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and flag in r.stderr, r.stderr
@@ -28,13 +29,18 @@ def test_bad_options_one_line_exit_2(tmp_path, argv, flag):
 @pytest.mark.slow
 def test_tiny_run_writes_both_files_and_settings_agree(tmp_path):
     out = tmp_path / "o"
-    r = _run("--trials", "12", "--chunks", "8192,64", "--batches", "4", "--reps", "1", "--accuracy", "--out", str(out),
-             timeout=900)
+    r = _run("--trials", "12", "--solvers", "kvaerno5,rodas4_fused", "--chunks", "256,16", "--batches", "4", "--reps",
+             "1", "--accuracy", "--out", str(out), timeout=900)
     assert r.returncode == 0, r.stderr
     res = json.loads((out / "observer_profile.json").read_text())
-    assert [(row["chunk"], row["batch"]) for row in res["rows"]] == [(8192, 4), (64, 4)]
+    assert [(row["solver"], row["chunk"], row["batch"]) for row in res["rows"]] == [
+        ("kvaerno5", 256, 4), ("kvaerno5", 16, 4), ("rodas4_fused", 256, 4), ("rodas4_fused", 16, 4)]
     for row in res["rows"]:
         assert row["unconverged"] == 0 and row["max_rel_diff_vs_first"] < 1e-5
-    acc = res["screen_accuracy"]
-    assert acc["k2_trials"] > 0 and max(acc["max_rel_error"].values()) < acc["recheck_band"]
-    assert "| 64 | 4 |" in (out / "observer_profile.md").read_text()
+    acc = res["accuracy"]
+    assert [(a["solver"], a["what"]) for a in acc["rows"]] == [("kvaerno5", "screen"), ("kvaerno5", "tight"),
+                                                              ("rodas4_fused", "screen"), ("rodas4_fused", "tight")]
+    for a in acc["rows"]:
+        assert max(a["max_rel_error"].values()) < acc["recheck_band"]
+    assert max(acc["rows"][3]["max_rel_error"].values()) < 1e-7  # Rodas4 at rtol 1e-10 vs Kvaerno5 at rtol 1e-10
+    assert "| rodas4_fused | 16 | 4 |" in (out / "observer_profile.md").read_text()

@@ -57,8 +57,8 @@ def _default_set():
             ("interior_k1_aniso", aniso, None), ("stationary_k2", st, "t=0")]
 
 
-def _check(cases):
-    obs = observe.observe([c[1] for c in cases])
+def _check(cases, solver="kvaerno5"):
+    obs = observe.observe([c[1] for c in cases], solver=solver)
     worst = 0.0
     for i, (name, p, where) in enumerate(cases):
         ref = _reference(p)
@@ -78,8 +78,26 @@ def _check(cases):
     return worst
 
 
-def test_observer_matches_dense_reference_default_set():
-    assert _check(_default_set()) <= 1.0
+@pytest.mark.parametrize("solver", ["kvaerno5", "rodas4_fused"])
+def test_observer_matches_dense_reference_default_set(solver):
+    """Both stiff solvers of the observer: diffrax's Kvaerno5 (saved steps) and the package's Rodas4 loop
+    (streamed: brackets kept in the loop's carry)."""
+    assert _check(_default_set(), solver) <= 1.0
+
+
+def test_streaming_solve_in_chunks_is_the_same_solve(monkeypatch):
+    """The streaming (Rodas4) phase 1 continued chunk by chunk (8 attempted steps per chunk, unfinished
+    members re-batched after each) is the same solve as in one chunk: the same steps and minima."""
+    cases = _default_set()
+    probs = [c[1] for c in cases]
+    one = observe.observe(probs, solver="rodas4_fused")
+    monkeypatch.setattr(observe, "STREAM_CHUNK_STEPS", 8)
+    many = observe.observe(probs, solver="rodas4_fused")
+    assert np.all(one["steps"][:-1] > 8 * 4)  # several chunks each (the stationary start needs no step)
+    np.testing.assert_array_equal(one["n_steps_saved"], many["n_steps_saved"])
+    for key in ("identity", "sigma"):
+        np.testing.assert_allclose(many[f"min_{key}"], one[f"min_{key}"], rtol=1e-13, atol=0)
+        np.testing.assert_array_equal(many[f"where_{key}"], one[f"where_{key}"])
 
 
 @pytest.mark.slow
@@ -134,3 +152,23 @@ def test_observer_matches_dense_reference_large_set():
     for name in ("violation_final-thm-3.3_k1.npz", "violation_both-statements_k2.npz"):
         cases.append((name, _load(name), None))
     assert _check(cases) <= 1.0
+
+
+def test_confirm_switches_to_radau_past_its_budget(monkeypatch):
+    """With a tiny DOP853 budget the confirmation runs Radau instead, says so, and finds the same minimum
+    as DOP853 (both at rtol 1e-11)."""
+    p = _load("interior_min_k1.npz")
+    dop = reference.reference_min_ood(p, method="DOP853")
+    auto = reference.reference_min_ood(p, method="auto", max_nfev=50)
+    assert auto["method"].startswith("Radau") and dop["method"] == "DOP853"
+    for key in ("identity", "sigma"):
+        assert auto[f"min_{key}"] == pytest.approx(dop[f"min_{key}"], rel=1e-8, abs=1e-12)
+    roomy = reference.reference_min_ood(p, method="auto", max_nfev=10**7)
+    assert roomy["method"] == "DOP853" and roomy["min_identity"] == dop["min_identity"]
+    with pytest.raises(ValueError, match="method"):
+        reference.reference_min_ood(p, method="rk45")
+
+
+def test_unknown_solver_is_refused():
+    with pytest.raises(ValueError, match="solver"):
+        observe.observe([_load("interior_min_k1.npz")], solver="tsit5_fused")
