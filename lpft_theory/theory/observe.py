@@ -61,9 +61,10 @@ Hermite-bracket estimates per loss with their left states; the solve stops at th
 Phase 2 and the limit are unchanged (the refinement integrates with the same solver). The carry is small,
 so the solve runs in chunks of :data:`STREAM_CHUNK_STEPS` attempted steps and only unfinished members go on,
 re-batched. Rodas4 is L-stable and stiffly accurate, with one Jacobian and one inverse per step instead of
-Kvaerno5's Newton iterations: about 6× less time per campaign trial at the screen's rtol 1e-7 and 3.8× at
-rtol 1e-10, with minima as close to the scipy reference as Kvaerno5's (``BENCHMARKS.md``, fifth pass). The
-default stays Kvaerno5 (the figures, claims and :func:`~lpft_theory.theory.bounds.check_problem`).
+Kvaerno5's Newton iterations: about 5× less time per campaign trial at the screen's rtol 1e-7 and 3.5× at
+rtol 1e-10, with minima within 1.8e-7 × max(1, |value|) of Kvaerno5's at rtol 1e-10 on 512 campaign trials
+(``BENCHMARKS.md``, fifth pass). The default stays Kvaerno5 (the figures, claims and
+:func:`~lpft_theory.theory.bounds.check_problem`).
 """
 
 from __future__ import annotations
