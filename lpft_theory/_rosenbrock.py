@@ -122,7 +122,7 @@ def start(field: Callable, args, y0, t0, t1, rtol, atol, obs, *, solver: str = "
         h0: the first step; where not positive (or ``None``) it is chosen as in Hairer–Nørsett–Wanner.
 
     Returns:
-        ``dict(t, y, fy, h, prev, steps, accepted, stopped, failed, obs)`` with ``y`` raveled.
+        ``dict(t, t1, y, fy, h, prev, steps, accepted, stopped, failed, obs)`` with ``y`` raveled.
     """
     tab = ROSENBROCK_SOLVERS[solver]
     f, _, y, _ = _flat(field, args, y0)
@@ -132,17 +132,22 @@ def start(field: Callable, args, y0, t0, t1, rtol, atol, obs, *, solver: str = "
     auto = initial_step(lambda t, z: f(z), t0, y, fy, jnp.asarray(t1, dtype) - t0, rtol, atol, tab["order"])
     auto = jnp.minimum(auto, jnp.asarray(t1, dtype) - t0)
     h = auto if h0 is None else jnp.where(h0 > 0, h0, auto)
-    return dict(t=t0, y=y, fy=fy, h=h, prev=jnp.ones((), dtype), steps=jnp.zeros((), jnp.int32),
+    return dict(t=t0, t1=jnp.asarray(t1, dtype), y=y, fy=fy, h=h, prev=jnp.ones((), dtype), steps=jnp.zeros((), jnp.int32),
                 accepted=jnp.zeros((), jnp.int32), stopped=jnp.zeros((), bool), failed=jnp.zeros((), bool), obs=obs)
 
 
-def run(field: Callable, args, template, carry: dict, t1, rtol, atol, on_accept: Callable, *, max_steps: int,
+def unfinished(carry: dict):
+    """Whether the solve of a carry goes on: not stopped, not failed and short of its ``t1`` (jax or numpy arrays)."""
+    return ~carry["stopped"] & ~carry["failed"] & (carry["t"] < carry["t1"])
+
+
+def run(field: Callable, args, template, carry: dict, rtol, atol, on_accept: Callable, *, max_steps: int,
         solver: str = "rodas4_fused") -> dict:
     r"""Continue :func:`start`'s carry for at most ``max_steps`` attempted steps.
 
     ``on_accept(obs, t, y, fy, t_new, y_new, fy_new) -> (obs, stop)`` is called on every accepted step
     with the raveled states and their field values (``unravel`` them with the ``template``'s structure);
-    ``stop`` ends the solve (``carry["stopped"]``). Steps never pass ``t1``; reaching it ends the solve
+    ``stop`` ends the solve (``carry["stopped"]``). Steps never pass the carry's ``t1``; reaching it ends the solve
     without ``stopped``. Pure, jittable and vmappable (under ``vmap`` a finished member idles).
 
     Returns:
@@ -150,12 +155,11 @@ def run(field: Callable, args, template, carry: dict, t1, rtol, atol, on_accept:
     """
     tab = ROSENBROCK_SOLVERS[solver]
     f, jac, _, _ = _flat(field, args, template)
-    dtype = carry["y"].dtype
-    t1 = jnp.asarray(t1, dtype)
+    t1 = carry["t1"]
     budget = carry["steps"] + max_steps
 
     def going(c):
-        return (c["steps"] < budget) & ~c["stopped"] & ~c["failed"] & (c["t"] < t1)
+        return (c["steps"] < budget) & unfinished(c)
 
     def body(c):
         t, y, fy = c["t"], c["y"], c["fy"]
@@ -166,7 +170,7 @@ def run(field: Callable, args, template, carry: dict, t1, rtol, atol, on_accept:
         fy1 = f(jnp.where(accept, y1, y))
         obs_new, stop = on_accept(c["obs"], t, y, fy, t_new, y1, fy1)
         obs = jax.tree_util.tree_map(lambda u, w: jnp.where(accept, u, w), obs_new, c["obs"])
-        return dict(t=jnp.where(accept, t_new, t), y=jnp.where(accept, y1, y), fy=jnp.where(accept, fy1, fy),
+        return dict(t=jnp.where(accept, t_new, t), t1=t1, y=jnp.where(accept, y1, y), fy=jnp.where(accept, fy1, fy),
                     h=h_next, prev=jnp.where(accept, rho, c["prev"]), steps=c["steps"] + 1,
                     accepted=c["accepted"] + accept.astype(jnp.int32), stopped=accept & stop,
                     failed=~(h_next >= 1e-14 * jnp.maximum(1.0, jnp.abs(t))), obs=obs)  # NaN-safe
@@ -182,7 +186,7 @@ def advance(field: Callable, args, y, t0, t1, rtol, atol, *, max_steps: int, sol
     """
     unravel = ravel_pytree(y)[1]
     carry = start(field, args, y, t0, t1, rtol, atol, jnp.zeros(()), solver=solver)
-    carry = run(field, args, y, carry, t1, rtol, atol, lambda o, *a: (o, jnp.zeros((), bool)),
+    carry = run(field, args, y, carry, rtol, atol, lambda o, *a: (o, jnp.zeros((), bool)),
                 max_steps=max_steps, solver=solver)
     ok = (carry["t"] >= t1) & ~carry["failed"]
     return unravel(carry["y"]), carry["steps"], ok

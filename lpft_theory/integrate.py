@@ -52,7 +52,7 @@ SOLVERS = {
 #: ``diffrax.diffeqsolve``: same tableau, PI step control, less overhead per step; finite save times only.
 FUSED_SOLVERS = _fused_rk.FUSED_SOLVERS
 #: Linearly implicit (Rosenbrock) solvers of the package's own (:mod:`lpft_theory._rosenbrock`: Rodas4, one
-#: Jacobian and one LU per step) for autonomous fields: :func:`advance` and the observer's streaming solve
+#: Jacobian and one inverse of the stage matrix per step) for autonomous fields: :func:`advance` and the observer's streaming solve
 #: (:func:`rosenbrock_start`, :func:`rosenbrock_run`); not a solver of :func:`solve_at` or the t = ∞ search.
 ROSENBROCK_SOLVERS = _rosenbrock.ROSENBROCK_SOLVERS
 DEFAULT_SOLVER = "tsit5"
@@ -218,12 +218,16 @@ def rosenbrock_start(field, args, y0, t0, t1, rtol, atol, obs, *, solver="rodas4
     return _rosenbrock.start(field, args, y0, t0, t1, rtol, atol, obs, solver=solver, h0=h0)
 
 
-def rosenbrock_run(field, args, template, carry, t1, rtol, atol, on_accept, *, max_steps, solver="rodas4_fused"):
+def rosenbrock_run(field, args, template, carry, rtol, atol, on_accept, *, max_steps, solver="rodas4_fused"):
     """At most ``max_steps`` more attempted steps of a streaming Rosenbrock solve, calling ``on_accept`` on
     every accepted step (:func:`lpft_theory._rosenbrock.run`); for jitted code. No state is saved: the
     caller keeps what it needs in its observation state."""
-    return _rosenbrock.run(field, args, template, carry, t1, rtol, atol, on_accept, max_steps=max_steps,
+    return _rosenbrock.run(field, args, template, carry, rtol, atol, on_accept, max_steps=max_steps,
                            solver=solver)
+
+
+#: Whether a streaming Rosenbrock carry goes on (not stopped, not failed, short of its end time).
+rosenbrock_unfinished = _rosenbrock.unfinished
 
 
 def failure_message(what: str, max_steps: int, members=None) -> str:

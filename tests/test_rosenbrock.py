@@ -106,7 +106,7 @@ def _decay_run(chunk, total=100_000):
 
     y0 = jnp.ones(3)
     carry = R.start(field, D, y0, 0.0, 1e6, 1e-9, 1e-12, dict(n=jnp.zeros((), jnp.int32), before=jnp.zeros(())))
-    run = jax.jit(lambda c: R.run(field, D, y0, c, 1e6, 1e-9, 1e-12, on_accept, max_steps=chunk))
+    run = jax.jit(lambda c: R.run(field, D, y0, c, 1e-9, 1e-12, on_accept, max_steps=chunk))
     runs = 0
     while not bool(carry["stopped"]) and int(carry["steps"]) < total:
         carry = run(carry)
@@ -138,7 +138,7 @@ def test_vmapped_run_agrees_with_single_runs():
 
     def solve(d):
         c = R.start(field, d, jnp.ones(2), 0.0, 5.0, 1e-8, 1e-10, jnp.zeros(()))
-        c = R.run(field, d, jnp.ones(2), c, 5.0, 1e-8, 1e-10, none, max_steps=5000)
+        c = R.run(field, d, jnp.ones(2), c, 1e-8, 1e-10, none, max_steps=5000)
         return c["y"], c["t"]
 
     batched, t_end = jax.vmap(solve)(D)

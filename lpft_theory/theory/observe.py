@@ -165,6 +165,18 @@ REFINE_BATCH = 8
 WHERE = {0: "t=0", 1: "interior", 2: "infinity"}
 
 
+def _threshold(y_start, G, a, gtol):
+    """The steady-state threshold gtol · max(1, ‖∇L̂(start)‖) and whether the start already meets it."""
+    g0 = _grad_norm(y_start, G, a)
+    thresh = gtol * jnp.maximum(1.0, g0)
+    return thresh, g0 <= thresh
+
+
+def _loss_weights(sig):
+    """W of the two losses, stacked: (identity, Σ)."""
+    return jnp.stack([jnp.eye(sig.shape[0], dtype=sig.dtype), sig])
+
+
 def _err(y, Bp, e_off):
     v, B_S = y
     return jnp.concatenate([B_S.T @ v, Bp.T @ v]) + e_off
@@ -251,8 +263,7 @@ def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, h0, rtol, atol, gt
     y_start = (v0, BS0)
     y0 = (yv, yB)
     fl = _flow(G, a)
-    thresh = gtol * jnp.maximum(1.0, _grad_norm(y_start, G, a))
-    done0 = _grad_norm(y_start, G, a) <= thresh
+    thresh, done0 = _threshold(y_start, G, a, gtol)
     t1 = jnp.where(done0, t0, jnp.maximum(HORIZON * tau, t0))
     ts, ys, n, steps, reached, ok, budget = integrate.solve_steps_to_steady(
         flows.ft_field, fl, y0, t0, t1, thresh, rtol, atol, solver=solver, max_steps=max_steps, dt_resume=h0)
@@ -277,7 +288,7 @@ def _scan_one(G, a, v0, BS0, Bp, e_off, sig, tau, t0, yv, yB, h0, rtol, atol, gt
     e_inf = _err(y_inf, Bp, e_off)
     e_S = e_inf[: G.shape[0]]  # Π_S e in U_S coordinates (padded entries are 0)
     out["limit_id_subspace"] = jnp.sum(e_S**2)
-    Ws = jnp.stack([jnp.eye(sig.shape[0], dtype=sig.dtype), sig])  # (identity, sigma)
+    Ws = _loss_weights(sig)
     h = T[1:] - T[:-1]
     bvalid = valid[1:] & (h > 0)
 
@@ -336,26 +347,27 @@ def _stream_on_accept(unravel, Bp, e_off, Ws, thresh):
     return on_accept
 
 
-def _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol):
+def _stream_setup(G, a, v0, BS0, sig, gtol):
+    """What every stage of the streaming solve of one problem derives from its arrays: the start, the flow,
+    the steady-state threshold (:func:`_threshold`), the two loss weights and the state's ravel map."""
     y_start = (v0, BS0)
-    fl = _flow(G, a)
-    g0 = _grad_norm(y_start, G, a)
-    thresh = gtol * jnp.maximum(1.0, g0)
-    done0 = g0 <= thresh
-    t1 = jnp.where(done0, 0.0, HORIZON * tau)
-    Ws = jnp.stack([jnp.eye(sig.shape[0], dtype=sig.dtype), sig])
-    unravel = jax.flatten_util.ravel_pytree(y_start)[1]
-    return y_start, fl, thresh, done0, t1, Ws, unravel
+    thresh, done0 = _threshold(y_start, G, a, gtol)
+    return y_start, _flow(G, a), thresh, done0, _loss_weights(sig), jax.flatten_util.ravel_pytree(y_start)
 
 
 def _stream_start_one(G, a, v0, BS0, Bp, e_off, sig, tau, rtol, atol, gtol, solver):
     """The carry of the streaming solve of one problem at t = 0 (flat dict of arrays)."""
-    y_start, fl, thresh, done0, t1, Ws, _ = _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol)
+    y_start, fl, thresh, done0, Ws, (y_flat, _) = _stream_setup(G, a, v0, BS0, sig, gtol)
     L0, d0 = _loss_rate(y_start, flows.ft_field(0.0, y_start, fl), Bp, e_off, Ws)
-    y_flat = jnp.concatenate([v0, BS0.ravel()])
+    t1 = jnp.where(done0, 0.0, HORIZON * tau)
     carry = integrate.rosenbrock_start(flows.ft_field, fl, y_start, 0.0, t1, rtol, atol,
                                        _stream_obs(L0, d0, 0.0, CANDIDATES, y_flat), solver=solver)
     carry["stopped"] = done0
+    return _flat_carry(carry)
+
+
+def _flat_carry(carry):
+    """The carry as one flat dict (the observation's fields prefixed ``obs_``): host code indexes it per key."""
     return {**{k: v for k, v in carry.items() if k != "obs"}, **{"obs_" + k: v for k, v in carry["obs"].items()}}
 
 
@@ -367,21 +379,21 @@ def _split_carry(flat):
 
 def _stream_run_one(G, a, v0, BS0, Bp, e_off, sig, tau, flat, rtol, atol, gtol, max_steps, solver):
     """At most ``max_steps`` more attempted steps of one problem's streaming solve."""
-    y_start, fl, thresh, done0, t1, Ws, unravel = _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol)
-    carry = integrate.rosenbrock_run(flows.ft_field, fl, y_start, _split_carry(flat), t1, rtol, atol,
+    y_start, fl, thresh, done0, Ws, (_, unravel) = _stream_setup(G, a, v0, BS0, sig, gtol)
+    carry = integrate.rosenbrock_run(flows.ft_field, fl, y_start, _split_carry(flat), rtol, atol,
                                      _stream_on_accept(unravel, Bp, e_off, Ws, thresh), max_steps=max_steps,
                                      solver=solver)
-    return {**{k: v for k, v in carry.items() if k != "obs"}, **{"obs_" + k: v for k, v in carry["obs"].items()}}
+    return _flat_carry(carry)
 
 
 def _stream_finish_one(G, a, v0, BS0, Bp, e_off, sig, tau, flat, gtol):
     """Phase 1's outputs (those of :func:`_scan_one`) from a finished streaming solve, with the limit."""
-    y_start, fl, thresh, done0, t1, Ws, unravel = _stream_setup(G, a, v0, BS0, Bp, e_off, sig, tau, gtol)
+    y_start, fl, thresh, done0, Ws, (_, unravel) = _stream_setup(G, a, v0, BS0, sig, gtol)
     c = _split_carry(flat)
     o = c["obs"]
     y_end = unravel(c["y"])
     finite = jnp.all(jnp.isfinite(c["y"]))
-    going = ~c["stopped"] & ~c["failed"] & (c["t"] < t1)
+    going = integrate.rosenbrock_unfinished(c)
     ok = ((~c["failed"] & ~going) | done0) & finite
     converged = (c["stopped"] | done0) & ok
     y_inf, corr = _limit_polish(y_end, G, a, converged & ~done0)
@@ -561,11 +573,9 @@ def _phase1_stream(packed, bs, tol, gtol, solver, max_steps, progress):
     carry = _run_batches(partial(stream_start_packed, **tol, gtol=gtol, solver=solver), arrays, bs)
     chunk = min(max_steps, STREAM_CHUNK_STEPS)
     run = partial(stream_run_packed, **tol, gtol=gtol, max_steps=chunk, solver=solver)
-    t1 = np.where(carry["stopped"], 0.0, HORIZON * packed["tau"])
     used = 0
     while used < max_steps:
-        going = ~carry["stopped"] & ~carry["failed"] & (carry["t"] < t1)
-        idx = np.flatnonzero(going)
+        idx = np.flatnonzero(integrate.rosenbrock_unfinished(carry))
         if not idx.size:
             break
         sub = {k: arrays[k][idx] for k in _KEYS}

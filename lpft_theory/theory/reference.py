@@ -186,10 +186,9 @@ def reference_min_ood(problem, *, rtol: float = REFERENCE_RTOL, atol: float = RE
         out[f"refined_{key}"] = bool(refine)
         if not refine:  # settled by the samples: their best point stands in for the refinement
             j = int(np.argmin(f))
-            interior = interior[:0]
             if f[j] < best and 0 < j:
                 best, tbest, where = float(f[j]), float(grid[j]), "interior"
-        for j in interior:
+        for j in interior if refine else ():
             lo, hi = grid[j - 1], grid[j + 1]
             res = scipy.optimize.minimize_scalar(lambda t: losses(sol.sol(t))[col], bounds=(lo, hi), method="bounded",
                                                  options={"xatol": max(1e-14 * hi, 1e-300)})
