@@ -127,11 +127,15 @@ class Problem(eqx.Module):
         return cls._checked(arrays, allow_label_noise, copy=True)
 
     @classmethod
-    def _checked(cls, arrays: dict, allow_label_noise: bool, copy: bool) -> "Problem":
+    def _checked(cls, arrays: dict, allow_label_noise: bool, copy: bool, host: bool = False,
+                 rank: Optional[int] = None) -> "Problem":
         """:meth:`from_arrays` on a dict of the fields; ``copy=False`` only for arrays nobody else holds.
 
         The float64 copy (``copy=True``) keeps the Problem apart from the caller's arrays: on CPU
-        ``jnp.asarray`` shares a numpy array's memory instead of copying it.
+        ``jnp.asarray`` shares a numpy array's memory instead of copying it. ``host=True`` keeps the
+        validated fields as numpy float64 arrays (no device transfer; the factorisation is then not
+        remembered): only for a campaign worker, whose problems never leave it as Problems. ``rank``: the
+        rank X must have (an internal check of a sampled X, from validation's factorisation; RuntimeError).
         """
         for name in REQUIRED:
             if arrays[name] is None:
@@ -147,6 +151,10 @@ class Problem(eqx.Module):
                 spaces.append(_validate(**member, allow_label_noise=allow_label_noise)[1])
             except ValueError as e:
                 raise ValueError(f"{e}{where}{_precision_hint(str(e), low)}") from None
+        if rank is not None and any(sp.rank != rank for sp in spaces):
+            raise RuntimeError(f"internal: sampled X does not have rank m={rank}; try another seed")
+        if host:
+            return cls(**arrays)
         problem = cls(**{k: (None if v is None else jnp.asarray(v)) for k, v in arrays.items()})
         _remember(problem.X, list(spaces) if batch else spaces[0])
         return problem
@@ -183,60 +191,19 @@ class Problem(eqx.Module):
         ``default_rng(noise_seed)`` (``noise_seed`` defaults to ``seed``), so every other
         field is identical to the noiseless problem and σ = 0 changes nothing.
         """
-        check_x64()
-        seed = _check_seed(seed)
-        rng = np.random.default_rng(seed)
-        d, k, m = _as_size("d", d), _as_size("k", k), _as_size("m", m)
-        n = 2 * m if n is None else _as_size("n", n)
-        if noise_seed is not None:
-            noise_seed = _check_seed(noise_seed, "noise_seed")
-        _check_sizes(d=d, k=k, m=m, n=n)
-        eps = float(eps)
-        if not np.isfinite(eps) or eps < 0 or eps > np.sqrt(2.0):
-            raise ValueError(f"eps must lie in [0, sqrt(2)] (d(B0,B*) = 2 sin(theta/2) with theta <= pi/2), got {eps}")
-        if eps > 0 and d < 2 * k:
-            raise ValueError(f"eps > 0 needs d >= 2k to tilt B0 away from B*; got d={d}, k={k}")
-        if not (np.isfinite(w_star_norm) and w_star_norm > 0):
-            raise ValueError(f"w_star_norm must be positive and finite, got {w_star_norm}")
-        if not (np.isfinite(input_cond) and input_cond >= 1):
-            raise ValueError(f"input_cond must be >= 1, got {input_cond}")
+        arrays, noisy = _random_arrays(seed, d, k, m, n, eps, head=head, head_scale=head_scale,
+                                       w_star_norm=w_star_norm, input_cond=input_cond, id_overlap=id_overlap,
+                                       sigma_ood=sigma_ood, sigma_cond=sigma_cond, label_noise=label_noise,
+                                       noise_seed=noise_seed)
+        return cls._from_random(arrays, noisy)
 
-        B_star = np.linalg.qr(rng.standard_normal((d, k)))[0].T
-        theta_max = 2.0 * np.arcsin(eps / 2.0)
-        thetas = np.concatenate([[theta_max], rng.uniform(0.0, theta_max, size=k - 1)])
-        Q = geometry.orthonormal_complement(B_star.T, rng=rng, size=k).T if eps > 0 else np.zeros((k, d))
-        R = np.linalg.qr(rng.standard_normal((k, k)))[0]
-        B0 = R @ (np.cos(thetas)[:, None] * B_star + np.sin(thetas)[:, None] * Q)
-        # in numpy float64 (independent of jax_enable_x64): d = 2 sin(theta_max / 2)
-        c = np.clip(np.linalg.svd(B0 @ B_star.T, compute_uv=False)[-1], -1.0, 1.0)
-        s_max = geometry.spectral_norm_wide(B0 - (B0 @ B_star.T) @ B_star)
-        got = float(2.0 * np.sin(np.arctan2(s_max, c) / 2.0))
-        if abs(got - eps) > 1e-12 * max(1.0, eps):
-            raise RuntimeError(f"internal: constructed d(B0,B*)={got!r} != eps={eps!r}")
-
-        U_S = _random_subspace(rng, B0, d, k, m, id_overlap)
-        scales = np.geomspace(1.0, 1.0 / np.sqrt(input_cond), m) if m > 1 else np.ones(1)
-        Z = rng.standard_normal((n, m)) * scales
-        X = Z @ U_S.T
-        del U_S, Q  # d-sized temporaries (peak memory)
-
-        g = rng.standard_normal(k)
-        v_star = w_star_norm * g / np.linalg.norm(g)
-        w_star = B_star.T @ v_star
-        y = X @ w_star
-        v0 = _head(head, k, head_scale, rng)
-        sigma = _sigma(sigma_ood, d, sigma_cond, rng)
-        label_noise = float(label_noise)
-        if not (np.isfinite(label_noise) and label_noise >= 0):
-            raise ValueError(f"label_noise must be a finite number >= 0, got {label_noise}")
-        if label_noise > 0:
-            noise_rng = np.random.default_rng(seed if noise_seed is None else noise_seed)
-            y = y + label_noise * noise_rng.standard_normal(n)
-        arrays = dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma)
-        problem = cls._checked(arrays, label_noise > 0, copy=False)  # fresh arrays: no copy
-        if problem.row_space().rank != m:  # rank(X) = m, from the one factorisation validation made
-            raise RuntimeError("internal: sampled X does not have rank m; try another seed")
-        return problem
+    @classmethod
+    def _from_random(cls, arrays: dict, noisy: bool, host: bool = False) -> "Problem":
+        """Validate the fresh arrays of :func:`_random_arrays` (possibly edited: the campaign aligns
+        (B*, v*) and sets v₀ first) into a Problem, checking rank(X) = m from validation's factorisation."""
+        arrays = dict(arrays)
+        m = arrays.pop("m")
+        return cls._checked(arrays, noisy, copy=False, host=host, rank=m)  # fresh arrays: no copy
 
     # -- I/O -----------------------------------------------------------------
     def save(self, path) -> None:
@@ -520,6 +487,66 @@ def _batch_shape(arrays: dict) -> tuple:
                 f"{name} must have {ndims[name]} dimension(s) after the batch axes {batch} (from X), got shape {a.shape}"
             )
     return batch
+
+
+
+def _random_arrays(seed, d, k, m, n=None, eps=0.1, *, head="random", head_scale=1.0, w_star_norm=1.0,
+                   input_cond=1.0, id_overlap=None, sigma_ood=None, sigma_cond=10.0, label_noise=0.0,
+                   noise_seed=None):
+    """The arrays of :meth:`Problem.random` (numpy float64, not yet validated), with ``m`` under key
+    ``"m"``, and whether the labels carry noise. Raises ValueError on bad arguments (the messages of
+    :meth:`Problem.random`)."""
+    check_x64()
+    seed = _check_seed(seed)
+    rng = np.random.default_rng(seed)
+    d, k, m = _as_size("d", d), _as_size("k", k), _as_size("m", m)
+    n = 2 * m if n is None else _as_size("n", n)
+    if noise_seed is not None:
+        noise_seed = _check_seed(noise_seed, "noise_seed")
+    _check_sizes(d=d, k=k, m=m, n=n)
+    eps = float(eps)
+    if not np.isfinite(eps) or eps < 0 or eps > np.sqrt(2.0):
+        raise ValueError(f"eps must lie in [0, sqrt(2)] (d(B0,B*) = 2 sin(theta/2) with theta <= pi/2), got {eps}")
+    if eps > 0 and d < 2 * k:
+        raise ValueError(f"eps > 0 needs d >= 2k to tilt B0 away from B*; got d={d}, k={k}")
+    if not (np.isfinite(w_star_norm) and w_star_norm > 0):
+        raise ValueError(f"w_star_norm must be positive and finite, got {w_star_norm}")
+    if not (np.isfinite(input_cond) and input_cond >= 1):
+        raise ValueError(f"input_cond must be >= 1, got {input_cond}")
+
+    B_star = np.linalg.qr(rng.standard_normal((d, k)))[0].T
+    theta_max = 2.0 * np.arcsin(eps / 2.0)
+    thetas = np.concatenate([[theta_max], rng.uniform(0.0, theta_max, size=k - 1)])
+    Q = geometry.orthonormal_complement(B_star.T, rng=rng, size=k).T if eps > 0 else np.zeros((k, d))
+    R = np.linalg.qr(rng.standard_normal((k, k)))[0]
+    B0 = R @ (np.cos(thetas)[:, None] * B_star + np.sin(thetas)[:, None] * Q)
+    # in numpy float64 (independent of jax_enable_x64): d = 2 sin(theta_max / 2)
+    c = np.clip(np.linalg.svd(B0 @ B_star.T, compute_uv=False)[-1], -1.0, 1.0)
+    s_max = geometry.spectral_norm_wide(B0 - (B0 @ B_star.T) @ B_star)
+    got = float(2.0 * np.sin(np.arctan2(s_max, c) / 2.0))
+    if abs(got - eps) > 1e-12 * max(1.0, eps):
+        raise RuntimeError(f"internal: constructed d(B0,B*)={got!r} != eps={eps!r}")
+
+    U_S = _random_subspace(rng, B0, d, k, m, id_overlap)
+    scales = np.geomspace(1.0, 1.0 / np.sqrt(input_cond), m) if m > 1 else np.ones(1)
+    Z = rng.standard_normal((n, m)) * scales
+    X = Z @ U_S.T
+    del U_S, Q  # d-sized temporaries (peak memory)
+
+    g = rng.standard_normal(k)
+    v_star = w_star_norm * g / np.linalg.norm(g)
+    w_star = B_star.T @ v_star
+    y = X @ w_star
+    v0 = _head(head, k, head_scale, rng)
+    sigma = _sigma(sigma_ood, d, sigma_cond, rng)
+    label_noise = float(label_noise)
+    if not (np.isfinite(label_noise) and label_noise >= 0):
+        raise ValueError(f"label_noise must be a finite number >= 0, got {label_noise}")
+    if label_noise > 0:
+        noise_rng = np.random.default_rng(seed if noise_seed is None else noise_seed)
+        y = y + label_noise * noise_rng.standard_normal(n)
+    return dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma,
+                m=m), label_noise > 0
 
 
 def _random_subspace(rng, B0, d, k, m, id_overlap):

@@ -21,8 +21,9 @@ def register(sub) -> None:
     p.add_argument("--random", metavar="SPEC", help="check one random problem, e.g. d=12,k=2,m=4,eps=0.1,seed=0")
     p.add_argument("--json", action="store_true", help="print one JSON object {\"results\": [...]}")
     p.add_argument("--confirm", action="store_true",
-                   help="also integrate with the independent full-dimensional reference (DOP853, or Radau "
-                        "where DOP853 needs more than 30000 evaluations; rtol 1e-11)")
+                   help="also integrate with the independent full-dimensional reference (rtol 1e-11: Radau "
+                        "to a flagged minimum at t = inf, else DOP853, or Radau where DOP853 needs more than "
+                        "30000 evaluations)")
     p.add_argument("--trials", type=int_arg(1), metavar="N", help="randomised campaign of N >= 1 trials (default 10000)")
     p.add_argument("--seed", type=int_arg(0), default=0, help="campaign / adversarial seed, >= 0 (default 0)")
     p.add_argument("--grid", metavar="FILE", help="JSON file overriding keys of the default sampling grid")

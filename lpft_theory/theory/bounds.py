@@ -171,9 +171,16 @@ def align_representative(problem):
 
     if problem.B_star is None or problem.v_star is None:
         raise ValueError("align_representative: the problem needs B_star and v_star")
-    B0, Bs, vs = (np.asarray(a, dtype=np.float64) for a in (problem.B0, problem.B_star, problem.v_star))
-    U = geometry.polar_factor(B0 @ Bs.T)  # numpy on the host: no JAX dispatch per campaign trial
-    return eqx.tree_at(lambda q: (q.B_star, q.v_star), problem, (jnp.asarray(U @ Bs), jnp.asarray(U @ vs)))
+    Bs, vs = aligned_pair(problem.B0, problem.B_star, problem.v_star)
+    return eqx.tree_at(lambda q: (q.B_star, q.v_star), problem, (jnp.asarray(Bs), jnp.asarray(vs)))
+
+
+def aligned_pair(B0, B_star, v_star):
+    r""":math:`(UB_\star, Uv_\star)` of :func:`align_representative` on arrays (numpy float64 on the host,
+    no JAX dispatch: the campaign samples with it), U the polar factor of :math:`B_0B_\star^\top`."""
+    B0, Bs, vs = (np.asarray(a, dtype=np.float64) for a in (B0, B_star, v_star))
+    U = geometry.polar_factor(B0 @ Bs.T)
+    return U @ Bs, U @ vs
 
 
 def bound_frame_range(problem, ingredients: Optional[dict] = None) -> dict:

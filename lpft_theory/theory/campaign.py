@@ -23,33 +23,43 @@ differed from Kvaerno5's rtol-1e-10 value by at most 5.2e-7 × max(1, |value|), 
 ``BENCHMARKS.md``, far inside the re-check band); every trial whose screened margin is below
 :data:`RECHECK_RTOL` (relative) is observed again at rtol 1e-10, and a trial is a *violation* only
 if that tight value is below the bound by more than :func:`theory.violation_tolerance`. Each
-violation is then re-integrated by :mod:`lpft_theory.theory.reference` (full dimension, DOP853,
-switched to Radau past :data:`~lpft_theory.theory.reference.CONFIRM_MAX_NFEV` evaluations, rtol 1e-11)
-and reported as confirmed or unconfirmed.
+violation is then re-integrated by :mod:`lpft_theory.theory.reference` (full dimension, rtol 1e-11;
+Radau to a flagged minimum at t = ∞, else DOP853, switched to Radau past
+:data:`~lpft_theory.theory.reference.CONFIRM_MAX_NFEV` evaluations) and reported as confirmed or
+unconfirmed.
 
-**Processes.** From :data:`PARALLEL_MIN_TRIALS` trials on, the seeds are split into chunks of
-:data:`CHUNK` that ``min(2, CPU count)`` spawned worker processes sample, screen, re-check and confirm
-on their own (:func:`_trials`): each compiles the observer's kernels once per padded shape, or loads
-them from the persistent compilation cache when the parent uses one (the command line does:
-:mod:`lpft_theory._cache`). Host threads are not used: two concurrent XLA executions from one
-process deadlocked on the CPU backend (jax 0.10, 2 cores).
+**Stages and processes.** A campaign runs in three stages (:func:`_screen`, :func:`_recheck`,
+:func:`_confirm`). From :data:`PARALLEL_MIN_TRIALS` trials on, ``min(2, CPU count)`` spawned worker
+processes run them as tasks (:func:`_trials_parallel`):
+
+1. the screen, in tasks of at most :data:`CHUNK` trials of one padded K each, the groups interleaved,
+   so that the workers' first tasks compile different kernels and each loads the other's from the
+   persistent compilation cache when the parent uses one (the command line does: :mod:`lpft_theory._cache`);
+2. the tight re-checks of all tasks together, in full batches of the screen's size, which run the
+   screen's compiled kernels (the tolerances are traced arguments), so no kernel is compiled twice;
+3. one task per flagged trial for the reference integration.
+
+In one process (:func:`_trials`) the same stages run in turn. A vmapped member's result does not depend
+on the other members of its batch, so both give the same rows (``tests/theory/test_campaign.py``).
+Host threads are not used: two concurrent XLA executions from one process deadlocked on the CPU backend
+(jax 0.10, 2 cores).
 """
 
 from __future__ import annotations
 
+import collections.abc
 import copy
 import json
 import os
 import re
 import time
 
-import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
 from . import observe, reference
 from . import bounds as theory
-from ..problem import Problem
+from ..problem import Problem, _random_arrays
 
 #: The distribution random trials are drawn from: shapes (d, k, m, n), ε, head kind and scale, ‖w*‖, the
 #: overlap of the ID subspace with B₀'s rows, Σ and the conditioning of the inputs. :func:`load_grid`
@@ -115,6 +125,15 @@ def load_grid(path=None) -> dict:
 
 def sample_trial(seed: int, grid: dict):
     """One random problem and the parameters that drew it (a dict), from ``numpy.random.default_rng(seed)``."""
+    arrays, noisy, meta = _sample_arrays(seed, grid)
+    return Problem._from_random(arrays, noisy), meta
+
+
+def _sample_arrays(seed: int, grid: dict):
+    """The arrays of trial ``seed`` (numpy, not yet validated: :meth:`Problem._from_random`), whether its
+    labels are noisy, and its parameters. The problem is ``Problem.random`` with the representative
+    (B*, v*) aligned with B₀ (:func:`theory.aligned_pair`; w* unchanged) and, for a given head, v₀ set;
+    built as arrays and validated once, so a worker makes no device array per trial."""
     rng = np.random.default_rng(seed)
     d, k, m, n = (int(x) for x in grid["shapes"][rng.integers(len(grid["shapes"]))])
     e = grid["eps"]
@@ -138,18 +157,18 @@ def sample_trial(seed: int, grid: dict):
     scale = float(10 ** rng.uniform(*h["random_scale_log10"]))
     alpha = float(rng.uniform(*h["given_alpha"]))
     pseed = int(rng.integers(2**31))
-    p = Problem.random(pseed, d=d, k=k, m=m, n=n, eps=eps, head="random" if head_kind == "random" else "zero",
-                       head_scale=scale, w_star_norm=wn, input_cond=icond, id_overlap=overlap,
-                       sigma_ood="anisotropic" if aniso else None, sigma_cond=scond)
-    p = theory.align_representative(p)  # (B*, v*) -> (UB*, Uv*) aligned with B0; w* unchanged
+    arrays, noisy = _random_arrays(pseed, d=d, k=k, m=m, n=n, eps=eps, head="random" if head_kind == "random" else
+                                   "zero", head_scale=scale, w_star_norm=wn, input_cond=icond, id_overlap=overlap,
+                                   sigma_ood="anisotropic" if aniso else None, sigma_cond=scond)
+    arrays["B_star"], arrays["v_star"] = theory.aligned_pair(arrays["B0"], arrays["B_star"], arrays["v_star"])
     if head_kind == "given":
-        vs = np.asarray(p.v_star)
+        vs = arrays["v_star"]
         noise = h["given_noise"] * np.linalg.norm(vs) * rng.standard_normal(k)
-        p = eqx.tree_at(lambda q: q.v0, p, jnp.asarray(alpha * vs + noise))
+        arrays["v0"] = alpha * vs + noise
     meta = dict(seed=seed, d=d, k=k, m=m, n=n, eps=eps, w_star_norm=wn, id_overlap=overlap, sigma="anisotropic"
                 if aniso else "identity", sigma_cond=scond if aniso else 1.0, input_cond=icond, head=head_kind,
                 head_scale=scale if head_kind == "random" else None, head_alpha=alpha if head_kind == "given" else None)
-    return p, meta
+    return arrays, noisy, meta
 
 
 def _padded_k(k: int) -> int:
@@ -207,47 +226,111 @@ def _needs_recheck(row, ing) -> bool:
         1.0, abs(row[st]["bound"]), row[st]["observed"], ing["w_star_norm"]) for st in theory.STATEMENTS)
 
 
-def _trials(seeds, grid, rtol, batch_size, progress, confirm=True, screen_solver=SCREEN_SOLVER):
-    """Sample, screen, judge, re-check (tight) and confirm (reference) the trials of ``seeds``:
-    (problems, rows, number rechecked).
-
-    A worker process does all of it for its share, so it compiles the observer's kernels once
-    (tolerances are traced: the tight re-check reuses the screen's compilation) and the reference
-    integrations of the violations run in parallel too."""
-    problems, rows, ings = [], [], []
+def _screen(seeds, grid, rtol, batch_size, progress=None):
+    """Stage 1 for ``seeds``: sample, screen (:data:`SCREEN_SOLVER` at ``rtol``) and judge. Returns the
+    problems' arrays (dicts of numpy arrays), the rows, and the positions of the rows to re-check tight."""
+    problems, rows, recheck = [], [], []
     for s in seeds:
-        p, meta = sample_trial(s, grid)
-        problems.append(p)
+        arrays, noisy, meta = _sample_arrays(s, grid)
+        problems.append(Problem._from_random(arrays, noisy, host=True))  # numpy fields: nothing leaves as a Problem
         rows.append(meta)
-    m_by_k = _m_by_k(grid)
     obs = observe_many(problems, rtol=rtol, atol=SCREEN_ATOL, batch_size=SCREEN_BATCH if batch_size is None else
-                       batch_size, progress=progress, m_by_k=m_by_k, solver=screen_solver)
-    recheck = []
+                       batch_size, progress=progress, m_by_k=_m_by_k(grid), solver=SCREEN_SOLVER)
     for i, (p, meta) in enumerate(zip(problems, rows)):
         ing = theory.bound_ingredients(p)
-        ings.append(ing)
         meta.update({f"ing_{k}": v for k, v in ing.items()}, converged=bool(obs["converged"][i]),
                     steps=int(obs["steps"][i]), rtol=rtol)
         meta.update(theory.observed_verdicts(p, obs, i, ing))
         if _needs_recheck(meta, ing):
             recheck.append(i)
-    if recheck:
-        tight = observe_many([problems[i] for i in recheck], rtol=observe.RTOL, atol=observe.ATOL,
-                             batch_size=observe.BATCH_SIZE if batch_size is None else batch_size, m_by_k=m_by_k,
-                             solver=RECHECK_SOLVER)
-        for j, i in enumerate(recheck):
-            row = rows[i]
-            row.update(rechecked=True, converged=bool(tight["converged"][j]), rtol=observe.RTOL)
-            row.update(theory.observed_verdicts(problems[i], tight, j, ings[i]))
+    return [_fields(p) for p in problems], rows, recheck
+
+
+def _recheck(arrays, grid, batch_size):
+    """Stage 2: the tight observation (:data:`RECHECK_SOLVER`, rtol 1e-10) of the problems ``arrays`` and
+    their verdicts: a list of row updates."""
+    problems = [Problem(**a) for a in arrays]
+    tight = observe_many(problems, rtol=observe.RTOL, atol=observe.ATOL, batch_size=SCREEN_BATCH if batch_size is None
+                         else batch_size, m_by_k=_m_by_k(grid), solver=RECHECK_SOLVER)
+    out = []
+    for j, p in enumerate(problems):
+        row = dict(rechecked=True, converged=bool(tight["converged"][j]), rtol=observe.RTOL)
+        row.update(theory.observed_verdicts(p, tight, j))
+        out.append(row)
+    return out
+
+
+def _violated(row) -> bool:
+    return any(row[st]["applies"] and row[st]["holds"] is False for st in theory.STATEMENTS)
+
+
+def _confirm(arrays, row):
+    """Stage 3: the reference integration (:func:`reference.confirm`) of a flagged trial: its statement rows."""
+    conf = reference.confirm(Problem(**arrays), [row[st] for st in theory.STATEMENTS])
+    return dict(zip(theory.STATEMENTS, conf))
+
+
+def _recheck_batches(arrays, positions, batch_size):
+    """``positions`` (rows to re-check) grouped by padded K and cut into batches of the screen's size, so
+    the tight re-check runs the screen's compiled kernels (tolerances are traced) on full batches."""
+    by_k = {}
+    for i in positions:
+        by_k.setdefault(_padded_k(arrays[i]["B0"].shape[0]), []).append(i)
+    bs = SCREEN_BATCH if batch_size is None else batch_size
+    return [idx[j:j + bs] for _, idx in sorted(by_k.items()) for j in range(0, len(idx), bs)]
+
+
+def _trials(seeds, grid, rtol, batch_size, progress, confirm=True):
+    """Sample, screen, judge, re-check (tight) and confirm (reference) the trials of ``seeds`` in this
+    process: (the problems' arrays, a list of dicts of numpy arrays; rows; number rechecked).
+
+    The same three stages as :func:`_trials_parallel` (:func:`_screen`, :func:`_recheck`, :func:`_confirm`)
+    and the same rows (module docstring)."""
+    arrays, rows, recheck = _screen(seeds, grid, rtol, batch_size, progress)
+    for idx in _recheck_batches(arrays, recheck, batch_size):
+        for i, upd in zip(idx, _recheck([arrays[i] for i in idx], grid, batch_size)):
+            rows[i].update(upd)
     if confirm:
         for i, row in enumerate(rows):
-            if any(row[st]["applies"] and row[st]["holds"] is False for st in theory.STATEMENTS):
-                conf = reference.confirm(problems[i], [row[st] for st in theory.STATEMENTS])
-                row.update(zip(theory.STATEMENTS, conf))
-    return problems, rows, len(recheck)
+            if _violated(row):
+                row.update(_confirm(arrays[i], row))
+    return arrays, rows, len(recheck)
+
+
+def _fields(problem) -> dict:
+    return {f: np.asarray(getattr(problem, f)) for f in _FIELDS if getattr(problem, f) is not None}
+
+
+_FIELDS = ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
+
+
+class _Problems(collections.abc.Sequence):
+    """The campaign's problems: a read-only sequence of :class:`~lpft_theory.problem.Problem` built from
+    the workers' arrays when first accessed (a report saves a few dozen of 10 000; building every one
+    costs about 2 s of device arrays)."""
+
+    def __init__(self, arrays):
+        self._arrays = list(arrays)
+        self._built = {}
+
+    def __len__(self):
+        return len(self._arrays)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = range(len(self))[i]  # IndexError / negative indices as a list
+        if i not in self._built:
+            self._built[i] = Problem(**{k: jnp.asarray(v) for k, v in self._arrays[i].items()})
+        return self._built[i]
+
+
+_STAGES = dict(screen=_screen, recheck=_recheck, confirm=_confirm)
 
 
 def _worker(args):
+    """One task of a worker process: ``(stage, cache, *arguments)`` with stage ``"screen"``,
+    ``"recheck"`` or ``"confirm"``."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -256,53 +339,89 @@ def _worker(args):
     warnings.simplefilter("ignore")
     from .. import _cache
 
-    seeds, grid, rtol, batch_size, confirm, cache = args
+    stage, cache, *rest = args
     if cache:  # the parent's persistent compilation cache (the command line turns it on)
         _cache.use_cache_dir(cache)
-    problems, rows, rechecked = _trials(seeds, grid, rtol, batch_size, None, confirm)
-    arrays = [{f: np.asarray(getattr(p, f)) for f in ("X", "y", "B0", "v0", "w_star", "B_star", "v_star", "sigma_ood")
-               if getattr(p, f) is not None} for p in problems]
-    return arrays, rows, rechecked
+    return _STAGES[stage](*rest)
 
 
 def _default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-#: Seeds per work item of the worker processes.
+#: Seeds per screening task of the worker processes.
 CHUNK = 256
 
 
+def _group_of(seed: int, grid: dict) -> int:
+    """The padded K of trial ``seed`` (its shape is the first draw of its generator, :func:`_sample_arrays`)."""
+    shape = grid["shapes"][np.random.default_rng(seed).integers(len(grid["shapes"]))]
+    return _padded_k(shape[1])
+
+
+def _screen_chunks(seeds, grid):
+    """``seeds`` cut into tasks of at most :data:`CHUNK` trials of one padded K each (one padded shape per
+    task), the groups interleaved: the first tasks of the workers compile different kernels, which the
+    others then load from the persistent compilation cache. Each task is ``(positions, seeds)``."""
+    by_k = {}
+    for i, s in enumerate(seeds):
+        by_k.setdefault(_group_of(s, grid), []).append(i)
+    queues = [[idx[j:j + CHUNK] for j in range(0, len(idx), CHUNK)] for _, idx in sorted(by_k.items())]
+    out = []
+    while any(queues):
+        for q in queues:
+            if q:
+                pos = q.pop(0)
+                out.append((pos, [seeds[i] for i in pos]))
+    return out
+
+
 def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
-    """:func:`_trials` split over ``workers`` spawned processes (each compiles its own kernels, or loads
-    them from the persistent compilation cache when this process uses one: :mod:`lpft_theory._cache`)."""
+    """:func:`_trials` in ``workers`` spawned processes, stage by stage: the screen in tasks of one padded
+    K (:func:`_screen_chunks`), then the re-checks of all tasks together in full batches, then one task
+    per flagged trial for the reference. Each process compiles its own kernels, or loads them from the
+    persistent compilation cache when this process uses one (:mod:`lpft_theory._cache`)."""
     import concurrent.futures
     import multiprocessing
 
     import jax
 
-    parts = [seeds[i:i + CHUNK] for i in range(0, len(seeds), CHUNK)]
     cache = jax.config.jax_compilation_cache_dir or ""
     ctx = multiprocessing.get_context("spawn")
-    results = [None] * len(parts)
+    n = len(seeds)
+    arrays, rows, recheck = [None] * n, [None] * n, []
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-        futs = {ex.submit(_worker, (part, grid, rtol, batch_size, confirm, cache)): j for j, part in enumerate(parts)}
+        futs = {ex.submit(_worker, ("screen", cache, part, grid, rtol, batch_size)): pos
+                for pos, part in _screen_chunks(seeds, grid)}
         for fut in concurrent.futures.as_completed(futs):
-            j = futs[fut]
-            results[j] = fut.result()
+            pos = futs[fut]
+            a, r, rc = fut.result()
+            for j, i in enumerate(pos):
+                arrays[i], rows[i] = a[j], r[j]
+            recheck += [pos[j] for j in rc]
             if bar is not None:
-                bar.update(len(parts[j]))
-    problems, rows, rechecked = [], [], 0
-    for arrays, r, n in results:
-        problems += [Problem(**{k: jnp.asarray(v) for k, v in a.items()}) for a in arrays]
-        rows += r
-        rechecked += n
-    return problems, rows, rechecked
+                bar.update(len(pos))
+        batches = _recheck_batches(arrays, sorted(recheck), batch_size)
+        if bar is not None:
+            bar.set_postfix_str(f"re-checking {len(recheck)} tight")
+        futs = {ex.submit(_worker, ("recheck", cache, [arrays[i] for i in idx], grid, batch_size)): idx
+                for idx in batches}
+        for fut in concurrent.futures.as_completed(futs):
+            for i, upd in zip(futs[fut], fut.result()):
+                rows[i].update(upd)
+        flagged = [i for i in range(n) if confirm and _violated(rows[i])]
+        if bar is not None and flagged:
+            bar.set_postfix_str(f"reference for {len(flagged)} violations")
+        futs = {ex.submit(_worker, ("confirm", cache, arrays[i], rows[i])): i for i in flagged}
+        for fut in concurrent.futures.as_completed(futs):
+            rows[futs[fut]].update(fut.result())
+    return arrays, rows, len(recheck)
 
 
 def run_campaign(trials: int, seed: int, grid=None, *, batch_size=None, progress: bool = True,
                  confirm: bool = True, screen_rtol: float = SCREEN_RTOL, workers=None) -> dict:
-    """Run the campaign; returns ``dict(rows=[...], problems=[...], elapsed_s=...)``.
+    """Run the campaign; returns ``dict(rows=[...], problems=..., elapsed_s=...)`` (``problems``: a read-only
+    sequence of the trials' :class:`~lpft_theory.problem.Problem`, each built when first accessed).
 
     The trials run in ``workers`` processes (default: min(2, CPU count); 1 = in this process), each
     screening, judging and re-checking its share. Each row holds the trial's sampling parameters, every
@@ -321,10 +440,11 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size=None, progress
 
         bar = tqdm(total=trials, desc="check-bound campaign", unit="trial")
     if workers > 1 and trials >= PARALLEL_MIN_TRIALS:
-        problems, rows, rechecked = _trials_parallel(seeds, grid, screen_rtol, batch_size, workers, bar, confirm)
+        arrays, rows, rechecked = _trials_parallel(seeds, grid, screen_rtol, batch_size, workers, bar, confirm)
     else:
-        problems, rows, rechecked = _trials(seeds, grid, screen_rtol, batch_size,
-                                            bar.update if bar is not None else None, confirm)
+        arrays, rows, rechecked = _trials(seeds, grid, screen_rtol, batch_size,
+                                          bar.update if bar is not None else None, confirm)
+    problems = _Problems(arrays)
     if bar is not None:
         bar.close()
     return dict(rows=rows, problems=problems, elapsed_s=time.time() - t0, trials=trials, seed=seed, grid=grid,
@@ -340,8 +460,9 @@ def summarize(result: dict) -> dict:
                violation_rule=(f"violated iff observed < bound - tol, tol = {theory.VIOLATION_RTOL:g} * "
                                f"max(|bound|, observed, ||w*||) + {theory.VIOLATION_ATOL:g}; observed re-computed at rtol 1e-10 when the "
                                f"rtol {SCREEN_RTOL:g} screen margin < {RECHECK_RTOL:g} * scale; violations "
-                               "re-integrated by reference.py (DOP853, or Radau where DOP853 needs more than "
-                               f"{reference.CONFIRM_MAX_NFEV} evaluations; rtol 1e-11)"),
+                               "re-integrated by reference.py (rtol 1e-11: Radau to a flagged minimum at t = inf, "
+                               f"else DOP853, or Radau where DOP853 needs more than {reference.CONFIRM_MAX_NFEV} "
+                               "evaluations)"),
                statements={})
     all_ratios = observed_over_bound(result)
     for st in theory.STATEMENTS:
