@@ -504,7 +504,9 @@ def _canned_compare_rows():
 @pytest.fixture
 def shortcut(monkeypatch):
     """``reproduce`` with its three expensive parts (simulations) replaced by canned rows; everything after
-    them (tables, claims.md/json, the docs blocks, the atomic writes) runs for real."""
+    them (tables, claims.md/json, the docs blocks, the atomic writes) runs for real. The tests run it with
+    ``--workers 1``: a replaced function exists only in this process (the worker processes are tested by
+    ``test_reproduce_quick_end_to_end_writes_docs`` and ``tests/figures``)."""
     import lpft_theory.cli.reproduce as rep
     import lpft_theory.figures.registry as registry
     import lpft_theory.theory.claims as claims
@@ -512,7 +514,7 @@ def shortcut(monkeypatch):
     calls = []
     monkeypatch.setattr(rep, "compare_methods", lambda problem, times: (calls.append("compare"), _canned_compare_rows())[1])
     monkeypatch.setattr(registry, "generate", lambda out, quick=False, log=None, **kw: (calls.append("figures"), [])[1])
-    monkeypatch.setattr(claims, "run_claims", lambda quick=False: (calls.append("claims"), _canned_claim_rows())[1])
+    monkeypatch.setattr(claims, "run_claims", lambda quick=False, workers=None: (calls.append("claims"), _canned_claim_rows())[1])
     return calls
 
 
@@ -532,7 +534,7 @@ def test_reproduce_writes_generated_blocks_and_keeps_prose(tmp_path, shortcut, c
     docs.mkdir()
     original = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     (docs / "results.md").write_text(original, encoding="utf-8")
-    rc = main(["reproduce", "--quick", "--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep"),
+    rc = main(["reproduce", "--workers", "1", "--quick", "--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep"),
                "--docs", str(docs)])
     assert rc == 0 and shortcut == ["compare", "figures", "claims"]
     new = (docs / "results.md").read_text(encoding="utf-8")
@@ -545,7 +547,7 @@ def test_reproduce_writes_generated_blocks_and_keeps_prose(tmp_path, shortcut, c
     assert (tmp_path / "rep" / "claims.md").read_text(encoding="utf-8").strip() == format_claims_table(_canned_claim_rows())
     assert json.loads((tmp_path / "rep" / "claims.json").read_text(encoding="utf-8"))["quick"] is True
     # running again changes nothing; no temporary files are left behind
-    main(["reproduce", "--quick", "--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep"), "--docs", str(docs)])
+    main(["reproduce", "--workers", "1", "--quick", "--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep"), "--docs", str(docs)])
     assert (docs / "results.md").read_text(encoding="utf-8") == new
     assert sorted(p.name for p in docs.iterdir()) == ["results.md"]
 
@@ -556,11 +558,11 @@ def test_reproduce_quick_leaves_docs_alone_by_default(tmp_path, shortcut, monkey
     monkeypatch.chdir(tmp_path)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "results.md").write_text("# R\n\n<!-- BEGIN GENERATED: claims -->\nold\n<!-- END GENERATED -->\n")
-    assert main(["reproduce", "--quick", "--figures", "fig", "--report", "rep"]) == 0
+    assert main(["reproduce", "--workers", "1", "--quick", "--figures", "fig", "--report", "rep"]) == 0
     assert "old" in (tmp_path / "docs" / "results.md").read_text()
     # without --quick the default docs/ folder is used; a missing results.md is created
     (tmp_path / "docs" / "results.md").unlink()
-    assert main(["reproduce", "--figures", "fig", "--report", "rep"]) == 0
+    assert main(["reproduce", "--workers", "1", "--figures", "fig", "--report", "rep"]) == 0
     assert set(_blocks((tmp_path / "docs" / "results.md").read_text())) == {"compare", "claims"}
 
 
@@ -573,7 +575,7 @@ def test_reproduce_refuses_malformed_markers_before_any_work(tmp_path, shortcut,
     from lpft_theory.cli.main import main
 
     (tmp_path / "results.md").write_text(bad)
-    rc = main(["reproduce", "--quick", "--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep"),
+    rc = main(["reproduce", "--workers", "1", "--quick", "--figures", str(tmp_path / "fig"), "--report", str(tmp_path / "rep"),
                "--docs", str(tmp_path)])
     assert rc == 2 and shortcut == []
     assert "results.md" in capsys.readouterr().err
@@ -596,9 +598,10 @@ def test_reproduce_quick_end_to_end_writes_docs(tmp_path):
     docs.mkdir()
     shutil.copy2(ROOT / "docs" / "results.md", docs / "results.md")
     r = subprocess.run([sys.executable, "-m", "lpft_theory.cli.main", "reproduce", "--quick", "--figures", "fig",
-                        "--report", "rep", "--docs", str(docs)], cwd=tmp_path, env=_env(), capture_output=True,
-                       text=True, timeout=1800)
+                        "--report", "rep", "--docs", str(docs), "--workers", "2"], cwd=tmp_path, env=_env(),
+                       capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stderr[-4000:]
+    assert "in worker processes, longest first" in r.stderr
     text = (docs / "results.md").read_text(encoding="utf-8")
     claims = json.loads((tmp_path / "rep" / "claims.json").read_text(encoding="utf-8"))["claims"]
     from lpft_theory.theory.claims import format_claims_table

@@ -442,3 +442,28 @@ def check_out_dir(path: str, flag: str, *, inputs=()) -> str:
             raise UsageError(f"{flag} {path!r} is the input of {in_flag}; choose another folder")
     _probe_folder(path, flag, path)
     return path
+
+
+def default_workers() -> int:
+    """Worker processes of the commands that take ``--workers``: min(2, CPU count)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def add_workers_option(p, what: str) -> None:
+    """``--workers N`` (int >= 1, default :func:`default_workers`) for a command that computes ``what`` in
+    worker processes."""
+    p.add_argument("--workers", type=int_arg(1), default=default_workers(), metavar="N",
+                   help=f"compute the {what} in N worker processes, longest first (default: min(2, CPU count) "
+                        f"= {default_workers()}; 1 = in this process; the files are the same)")
+
+
+def worker_pool(workers: int):
+    """A context manager giving a process pool of ``workers`` (:func:`lpft_theory._pool.pool`), or None
+    for ``workers`` = 1 (everything in this process)."""
+    import contextlib
+
+    if int(workers) <= 1:
+        return contextlib.nullcontext(None)
+    from .. import _pool
+
+    return _pool.pool(int(workers))

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 
-from .common import UsageError, check_out_dir
+from .common import UsageError, add_workers_option, check_out_dir, worker_pool
 
 
 def register(sub) -> None:
@@ -19,6 +19,7 @@ def register(sub) -> None:
     p.add_argument("--replot", action="store_true",
                    help="redraw from the NAME.json files already in --out (no simulation)")
     p.add_argument("--list", action="store_true", help="list the figure names and exit")
+    add_workers_option(p, "figures")
     p.set_defaults(func=run)
 
 
@@ -63,7 +64,9 @@ def run(args) -> int:
         print(f"[{time.perf_counter() - start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     try:
-        written = registry.generate(args.out, quick=args.quick, only=only, log=log, replot=args.replot)
+        with worker_pool(1 if args.replot or len(specs) < 2 else args.workers) as ex:
+            written = registry.generate(args.out, quick=args.quick, only=only, log=log, replot=args.replot,
+                                        executor=ex)
     except (KeyError, IndexError, TypeError, ValueError) as e:
         if not args.replot:
             raise

@@ -170,6 +170,7 @@ def _interrupted(exc: BaseException, hard_exit: bool) -> int:
     if on_main:  # a second Ctrl-C during the clean-up is ignored
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _stop_workers()
     atomic = sys.modules.get("lpft_theory.atomic")
     removed = atomic.remove_live_temps() if atomic is not None else []
     code = EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
@@ -192,6 +193,16 @@ def _interrupted(exc: BaseException, hard_exit: bool) -> int:
     return code
 
 
+def _stop_workers() -> None:
+    """Kill the worker processes of any live pool (:func:`lpft_theory._pool.terminate_all`)."""
+    pool = sys.modules.get("lpft_theory._pool")
+    if pool is not None:
+        try:
+            pool.terminate_all()
+        except Exception:  # noqa: BLE001 - never fail while exiting
+            pass
+
+
 def _on_sigterm(signum, frame):
     raise Terminated()
 
@@ -207,6 +218,7 @@ def _exit_on_signal(signum, frame):
         signal.signal(sig, signal.SIG_IGN)
     code = EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
     removed = []
+    _stop_workers()
     atomic = sys.modules.get("lpft_theory.atomic")
     if atomic is not None:
         try:

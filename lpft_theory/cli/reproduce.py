@@ -22,6 +22,7 @@ import time
 from ..compare import compare_methods, format_table, summary_ratios
 from ..atomic import write_text
 from ..problem import Problem
+from .common import add_workers_option, worker_pool
 
 DEFAULT_PROBLEM = dict(seed=0, d=100, k=4, m=20, n=40, eps=0.05)
 """The problem of step 1 (``Problem.random`` keywords); ``--quick`` shrinks it to d=40, m=10, n=20."""
@@ -121,6 +122,7 @@ def register(sub) -> None:
     p.add_argument("--docs", default=None, metavar="DIR",
                    help="folder whose results.md gets its generated blocks rewritten (default: docs; "
                         "with --quick only when given)")
+    add_workers_option(p, "figures and the claims")
     p.set_defaults(func=run)
 
 
@@ -145,21 +147,26 @@ def run(args) -> int:
     spec = dict(DEFAULT_PROBLEM, d=40, m=10, n=20) if args.quick else DEFAULT_PROBLEM
     title = "LP vs FT vs LP-FT on Problem.random(" + ", ".join(f"{k}={v}" for k, v in spec.items()) + ")"
     legend = "losses: train = ||X B^T v - y||^2, ID-subspace = ||P_S e||^2, OOD = e^T Sigma e (Sigma = I), e = B^T v - w*"
-    print("== 1. " + title)
-    print(legend)
-    rows = compare_methods(Problem.random(**spec), times=(0.0, 1.0, 10.0, 100.0, math.inf))
-    compare_table = format_table(rows)
-    print(compare_table)
-    s = summary_ratios(rows)["final_ood"]
-    summary = f"OOD loss at convergence: LP {s['lp']:.3e}, FT {s['ft']:.3e}, LP-FT {s['lpft']:.3e}"
-    print(summary + "\n", flush=True)
+    with worker_pool(args.workers) as ex:
+        if ex is not None:  # the claims (the longest task) first, then the figures, longest first
+            claims_future = ex.submit(claims.run_claims, args.quick, 1)
+            futures = registry.submit(ex, registry.select(None), args.quick)
+        print("== 1. " + title)
+        print(legend)
+        rows = compare_methods(Problem.random(**spec), times=(0.0, 1.0, 10.0, 100.0, math.inf))
+        compare_table = format_table(rows)
+        print(compare_table)
+        s = summary_ratios(rows)["final_ood"]
+        summary = f"OOD loss at convergence: LP {s['lp']:.3e}, FT {s['ft']:.3e}, LP-FT {s['lpft']:.3e}"
+        print(summary + "\n", flush=True)
 
-    print(f"== 2. Figures -> {args.figures}/", flush=True)
-    for path in registry.generate(args.figures, quick=args.quick, log=log):
-        print(path)
+        print(f"== 2. Figures -> {args.figures}/", flush=True)
+        for path in registry.generate(args.figures, quick=args.quick, log=log,
+                                      futures=None if ex is None else futures):
+            print(path)
 
-    print("\n== 3. The paper's Section 3 statements, checked by simulation", flush=True)
-    claim_rows = claims.run_claims(quick=args.quick)
+        print("\n== 3. The paper's Section 3 statements, checked by simulation", flush=True)
+        claim_rows = claims.run_claims(quick=args.quick) if ex is None else claims_future.result()
     table = claims.format_claims_table(claim_rows)
     print(table)
     os.makedirs(args.report, exist_ok=True)

@@ -128,7 +128,54 @@ def select(only: Optional[list] = None) -> list:
     return [FIGURES[n] for n in FIGURES if n in only]
 
 
-def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None, replot: bool = False) -> list:
+#: Seconds each figure's computation takes in one process (full size, 2-core Intel Xeon, warm compilation
+#: cache; the ``reproduce`` log of 2026-12-04): worker processes take the longest first.
+COMPUTE_SECONDS = dict(toy_2d=2.6, ood_vs_time=13.2, distortion=3.3, eps_tradeoff=21.5, head_alignment=6.9,
+                       wise_ft=4.1, lr_ratio=7.4, k1_tightness=11.4, followup_early_lp=11.6,
+                       followup_head_norm=3.3, followup_surgical=4.5, followup_projected=5.9,
+                       followup_ensembles=1.9, followup_logistic=2.5)
+
+#: Figures computed in the same task of a worker process: ``distortion`` reuses the runs ``ood_vs_time``
+#: caches (:func:`lpft_theory.figures.paper._runs`).
+SAME_TASK = (("ood_vs_time", "distortion"),)
+
+
+def _compute(spec, quick: bool) -> dict:
+    """``spec``'s data as written to JSON (rounded, NaN as None)."""
+    return writer.roundtrip(dict(spec.compute(quick), figure=spec.name, quick=bool(quick)))
+
+
+def _compute_task(names, quick: bool) -> dict:
+    """A worker task: ``{name: data}`` for the figures ``names``, in order."""
+    return {name: _compute(FIGURES[name], quick) for name in names}
+
+
+def tasks(specs) -> list:
+    """The selected figures as tasks for worker processes (lists of names, :data:`SAME_TASK` kept
+    together), the longest (:data:`COMPUTE_SECONDS`) first."""
+    names = [spec.name for spec in specs]
+    out, seen = [], set()
+    for name in names:
+        if name in seen:
+            continue
+        group = next((g for g in SAME_TASK if name in g), (name,))
+        task = [n for n in group if n in names]
+        seen.update(task)
+        out.append(task)
+    return sorted(out, key=lambda t: -sum(COMPUTE_SECONDS.get(n, 1.0) for n in t))
+
+
+def submit(executor, specs, quick: bool) -> dict:
+    """Submit the computation of ``specs`` to ``executor`` (:func:`tasks`); ``{name: future of {name: data}}``."""
+    futures = {}
+    for task in tasks(specs):
+        fut = executor.submit(_compute_task, task, bool(quick))
+        futures.update({name: fut for name in task})
+    return futures
+
+
+def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None, replot: bool = False,
+             executor=None, futures: Optional[dict] = None) -> list:
     """Compute, plot and write each selected figure; then write ``README.md`` (the index of all
     figures with their captions).
 
@@ -138,9 +185,14 @@ def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None
         only: figure names (default: all); see :func:`select`.
         log: ``log(message)`` for progress lines, or None.
         replot: read ``NAME.json`` from ``out_dir`` instead of computing.
+        executor: a process pool (:func:`lpft_theory._pool.pool`) to compute the figures in, longest
+            first (:func:`tasks`); each is drawn and written here as soon as it is computed. The data,
+            and so the files, are those of a computation in this process.
+        futures: what :func:`submit` returned, when the caller has already submitted them (``reproduce``
+            queues its claims behind the longest figures).
 
     Returns:
-        The paths written.
+        The paths written, in :data:`FIGURES` order.
 
     Raises:
         ValueError: unknown names in ``only``, or ``replot`` without the JSON file.
@@ -149,22 +201,39 @@ def generate(out_dir, quick: bool = False, only: Optional[list] = None, log=None
     gives the same files.
     """
     specs = select(only)
-    written = []
-    for spec in specs:
-        if replot:
-            path = os.path.join(os.fspath(out_dir), f"{spec.name}.json")
-            if not os.path.exists(path):
-                raise ValueError(f"--replot: {path!r} does not exist; run without --replot first")
-            data = writer.read_data(path)
-        else:
-            if log:
-                log(f"{spec.name}: computing")
-            data = spec.compute(quick)
-            data = writer.roundtrip(dict(data, figure=spec.name, quick=bool(quick)))
+    by_name_written = {}
+
+    def draw(spec, data):
         with plots.style():
-            written += writer.write_figure(spec.plot(data), data, out_dir, spec.name)
+            by_name_written[spec.name] = writer.write_figure(spec.plot(data), data, out_dir, spec.name)
         if log:
             log(f"{spec.name}: wrote {spec.name}.png/.pdf/.json")
+
+    if (executor is not None or futures is not None) and not replot:
+        import concurrent.futures
+
+        if futures is None:
+            futures = submit(executor, specs, quick)
+        if log:
+            log(f"computing {len(specs)} figure(s) in worker processes, longest first")
+        pending = {fut: [s for s in specs if futures[s.name] is fut] for fut in set(futures[s.name] for s in specs)}
+        for fut in concurrent.futures.as_completed(pending):
+            datas = fut.result()
+            for spec in pending[fut]:
+                draw(spec, datas[spec.name])
+    else:
+        for spec in specs:
+            if replot:
+                path = os.path.join(os.fspath(out_dir), f"{spec.name}.json")
+                if not os.path.exists(path):
+                    raise ValueError(f"--replot: {path!r} does not exist; run without --replot first")
+                data = writer.read_data(path)
+            else:
+                if log:
+                    log(f"{spec.name}: computing")
+                data = _compute(spec, quick)
+            draw(spec, data)
+    written = [path for spec in specs for path in by_name_written[spec.name]]
     index = os.path.join(os.fspath(out_dir), "README.md")
     write_text(index, index_markdown())
     written.append(index)

@@ -329,19 +329,9 @@ _STAGES = dict(screen=_screen, recheck=_recheck, confirm=_confirm)
 
 
 def _worker(args):
-    """One task of a worker process: ``(stage, cache, *arguments)`` with stage ``"screen"``,
-    ``"recheck"`` or ``"confirm"``."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-    import warnings
-
-    warnings.simplefilter("ignore")
-    from .. import _cache
-
-    stage, cache, *rest = args
-    if cache:  # the parent's persistent compilation cache (the command line turns it on)
-        _cache.use_cache_dir(cache)
+    """One task of a worker process (:func:`lpft_theory._pool.pool`): ``(stage, *arguments)`` with stage
+    ``"screen"``, ``"recheck"`` or ``"confirm"``."""
+    stage, *rest = args
     return _STAGES[stage](*rest)
 
 
@@ -379,19 +369,17 @@ def _screen_chunks(seeds, grid):
 def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
     """:func:`_trials` in ``workers`` spawned processes, stage by stage: the screen in tasks of one padded
     K (:func:`_screen_chunks`), then the re-checks of all tasks together in full batches, then one task
-    per flagged trial for the reference. Each process compiles its own kernels, or loads them from the
-    persistent compilation cache when this process uses one (:mod:`lpft_theory._cache`)."""
+    per flagged trial for the reference (:func:`lpft_theory._pool.pool`). Each process compiles its own
+    kernels, or loads them from the persistent compilation cache when this process uses one
+    (:mod:`lpft_theory._cache`)."""
     import concurrent.futures
-    import multiprocessing
 
-    import jax
+    from .. import _pool
 
-    cache = jax.config.jax_compilation_cache_dir or ""
-    ctx = multiprocessing.get_context("spawn")
     n = len(seeds)
     arrays, rows, recheck = [None] * n, [None] * n, []
-    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
-        futs = {ex.submit(_worker, ("screen", cache, part, grid, rtol, batch_size)): pos
+    with _pool.pool(workers) as ex:
+        futs = {ex.submit(_worker, ("screen", part, grid, rtol, batch_size)): pos
                 for pos, part in _screen_chunks(seeds, grid)}
         for fut in concurrent.futures.as_completed(futs):
             pos = futs[fut]
@@ -404,7 +392,7 @@ def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
         batches = _recheck_batches(arrays, sorted(recheck), batch_size)
         if bar is not None:
             bar.set_postfix_str(f"re-checking {len(recheck)} tight")
-        futs = {ex.submit(_worker, ("recheck", cache, [arrays[i] for i in idx], grid, batch_size)): idx
+        futs = {ex.submit(_worker, ("recheck", [arrays[i] for i in idx], grid, batch_size)): idx
                 for idx in batches}
         for fut in concurrent.futures.as_completed(futs):
             for i, upd in zip(futs[fut], fut.result()):
@@ -412,7 +400,7 @@ def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
         flagged = [i for i in range(n) if confirm and _violated(rows[i])]
         if bar is not None and flagged:
             bar.set_postfix_str(f"reference for {len(flagged)} violations")
-        futs = {ex.submit(_worker, ("confirm", cache, arrays[i], rows[i])): i for i in flagged}
+        futs = {ex.submit(_worker, ("confirm", arrays[i], rows[i])): i for i in flagged}
         for fut in concurrent.futures.as_completed(futs):
             rows[futs[fut]].update(fut.result())
     return arrays, rows, len(recheck)

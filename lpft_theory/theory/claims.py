@@ -222,15 +222,16 @@ def check_prop_37(quick: bool) -> dict:
 # the two bound versions, from a campaign
 
 
-def check_bounds(quick: bool, trials=None, seed: int = 0) -> list:
+def check_bounds(quick: bool, trials=None, seed: int = 0, workers=None) -> list:
     """Both FT lower bounds (``docs/theory.md`` §4) over a randomised campaign (:mod:`lpft_theory.theory.campaign`).
 
-    Quick: 24 trials of one shape; full: 1000 trials of the default grid."""
+    Quick: 24 trials of one shape; full: 1000 trials of the default grid. ``workers``: the campaign's
+    worker processes (default: its own; the rows are the same for any number)."""
     grid = campaign.load_grid()
     if quick:
         grid["shapes"] = [[SHAPE["d"], SHAPE["k"], SHAPE["m"], SHAPE["n"]]]
     n = trials if trials is not None else (24 if quick else 1000)
-    res = campaign.run_campaign(n, seed, grid, progress=False)
+    res = campaign.run_campaign(n, seed, grid, progress=False, workers=workers)
     summ = campaign.summarize(res)
     rows = []
     for st in theory.STATEMENTS:
@@ -253,14 +254,16 @@ def check_bounds(quick: bool, trials=None, seed: int = 0) -> list:
 # ---------------------------------------------------------------------------
 
 
-def run_claims(quick: bool = False) -> list:
-    """Run every check; returns one dict per statement (see the module docstring)."""
+def run_claims(quick: bool = False, workers=None) -> list:
+    """Run every check; returns one dict per statement (see the module docstring). ``workers``: the
+    bound campaign's worker processes (:func:`check_bounds`; ``reproduce`` runs the claims in a worker
+    process of its own and passes 1)."""
     t0 = time.time()
     runs = full_dimensional_runs(quick)
     rows = [check_lemma_a3(runs), check_lemma_a4(runs), check_id_prop(quick)]
     data = lp_vs_ft_runs(quick)
     rows += [check_lp_vs_ft(data), check_prop_37(quick), check_early_stopping(data)]
-    rows += check_bounds(quick)
+    rows += check_bounds(quick, workers=workers)
     for r in rows:
         r["details"]["elapsed_total_s"] = round(time.time() - t0, 1)
     return rows

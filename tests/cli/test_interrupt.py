@@ -147,3 +147,49 @@ def test_sigint_during_start_up_is_one_line():
     assert code == 130, (code, err)
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert not (ROOT / "never.npz").exists()
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("to_group", [True, False], ids=["terminal-ctrl-c", "parent-only"])
+def test_sigint_during_a_campaign_in_worker_processes(tmp_path, to_group):
+    """Ctrl-C while the campaign's spawned workers run: one line, exit 130, no report, no traceback from
+    any worker, and no worker left behind (``lpft_theory._pool``). A terminal's Ctrl-C reaches the whole
+    process group; ``kill -INT`` only the parent."""
+    report = tmp_path / "rep"
+    argv = CLI + ["check-bound", "--trials", "3000", "--seed", "0", "--report", str(report), "--no-progress"]
+    delay = 1.5 * import_seconds() + 5.0  # the workers are importing, compiling or screening by then
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=ROOT,
+                            preexec_fn=_as_in_a_terminal, start_new_session=True)
+    try:
+        time.sleep(delay)
+        if to_group:
+            os.killpg(proc.pid, signal.SIGINT)
+        else:
+            proc.send_signal(signal.SIGINT)
+        t = time.perf_counter()
+        out, err = proc.communicate(timeout=60)
+        took = time.perf_counter() - t
+        deadline = time.time() + 10.0
+        while _group_alive(proc.pid) and time.time() < deadline:
+            time.sleep(0.1)
+        orphans = _group_alive(proc.pid)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert proc.returncode == 130, err
+    assert err.strip() == "lpft-theory: interrupted", err
+    assert took < 10.0
+    assert not orphans
+    assert not report.exists()

@@ -304,3 +304,34 @@ def test_full_run_reproduces_committed_data(tmp_path):
     assert cli.main(["figures", "--out", str(tmp_path)]) == 0
     for name in NAMES:
         assert (tmp_path / f"{name}.json").read_text() == Path(FIG_DIR, f"{name}.json").read_text()
+
+
+def test_cli_workers_write_the_same_files_as_one_process(tmp_path, capsys):
+    """``--workers 2`` (figures computed in spawned processes, the longest first, drawn here as they come)
+    and ``--workers 1`` write byte-identical files; ``distortion`` shares ``ood_vs_time``'s task."""
+    only = "toy_2d,distortion,followup_logistic"
+    for sub, workers in (("one", "1"), ("two", "2")):
+        assert cli.main(["figures", "--out", str(tmp_path / sub), "--quick", "--only", only, "--workers", workers]) == 0
+    err = capsys.readouterr().err
+    assert "in worker processes, longest first" in err
+    files = sorted(os.listdir(tmp_path / "one"))
+    assert files == sorted(os.listdir(tmp_path / "two")) and len(files) == 3 * 3 + 1
+    for f in files:
+        assert (tmp_path / "one" / f).read_bytes() == (tmp_path / "two" / f).read_bytes(), f
+
+
+def test_tasks_longest_first_and_shared_runs_together():
+    tasks = registry.tasks(registry.select(None))
+    assert sorted(n for t in tasks for n in t) == sorted(registry.FIGURES)
+    assert ["ood_vs_time", "distortion"] in tasks
+    cost = [sum(registry.COMPUTE_SECONDS[n] for n in t) for t in tasks]
+    assert cost == sorted(cost, reverse=True)
+    assert set(registry.COMPUTE_SECONDS) == set(registry.FIGURES)
+    assert registry.tasks(registry.select(["distortion"])) == [["distortion"]]
+
+
+def test_cli_workers_must_be_positive(tmp_path, capsys):
+    assert cli.main(["figures", "--out", str(tmp_path / "f"), "--only", "toy_2d", "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--workers" in err
+    assert not (tmp_path / "f").exists()
