@@ -10,7 +10,8 @@ deadlocked on the CPU backend (jax 0.10, 2 cores).
 never see it: they are spawned with SIGINT and SIGTERM blocked (the signal mask survives ``exec``, so
 even a worker still importing the package is not interrupted) and ignore SIGINT once set up. The parent
 alone reports it in its one line; the command line's handler then calls :func:`terminate_all`, which
-kills the workers of every live pool so that none outlives the program (``tests/cli/test_interrupt.py``).
+kills the workers of every live pool so that none outlives the program (``tests/cli/test_interrupt.py``);
+multiprocessing's resource tracker then removes what they leave, quietly (:func:`_quiet_resource_tracker`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,12 @@ def _start(cache: str) -> None:
     """The initializer of every worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ["TQDM_DISABLE"] = "1"  # tqdm >= 4.66 reads its defaults from TQDM_* variables
+    try:  # a thread lock for tqdm: its default one holds a named semaphore, which a killed worker would
+        from tqdm import tqdm  # leave registered (the resource tracker then warns at the program's end)
+
+        tqdm.set_lock(threading.RLock())
+    except ImportError:
+        pass
     import warnings
 
     warnings.simplefilter("ignore")
@@ -42,6 +49,29 @@ def _start(cache: str) -> None:
         _cache.use_cache_dir(cache)
 
 
+def _quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (once) with its stderr on the null device.
+
+    The tracker removes the named semaphores a killed worker leaves (tqdm's and the queues'); on an
+    interrupt the workers are killed on purpose, and its warnings about them would follow the program's
+    one line. The redirection lasts only while the tracker is spawned."""
+    from multiprocessing import resource_tracker
+
+    if getattr(resource_tracker._resource_tracker, "_fd", None) is not None:
+        return
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    try:
+        os.dup2(null, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 @contextlib.contextmanager
 def pool(workers: int):
     """A process pool of ``workers`` spawned processes set up by :func:`_start` (module docstring); on
@@ -49,6 +79,7 @@ def pool(workers: int):
     import jax
 
     cache = jax.config.jax_compilation_cache_dir or ""
+    _quiet_resource_tracker()
     ex = concurrent.futures.ProcessPoolExecutor(max_workers=int(workers), mp_context=multiprocessing.get_context(
         "spawn"), initializer=_start, initargs=(cache,))
     with _LOCK:

@@ -224,18 +224,20 @@ def arc_min_ood(v0, v_star, s, M=None, grid: int = ARC_GRID, zoom: int = ZOOM_LE
 
 
 def _arc_v(p, delta, x_sign):
-    """The head v of :func:`_arc_states` alone, computing only the branch each δ selects (same arithmetic)."""
-    p, delta, x_sign = np.broadcast_arrays(_f(p), _f(delta), _f(x_sign))
-    v = np.empty_like(p)
+    """The head v of :func:`_arc_states` alone (the same arithmetic, element by element).
+
+    Both branches are evaluated on the broadcast arrays and the one each δ selects is kept: with δ and
+    the sign constant along a row of heads' grid points (the usual call), that is cheaper than gathering
+    the elements of each branch, and every element gets the same operations in the same order."""
+    p, delta, x_sign = _f(p), _f(delta), _f(x_sign)
     q = p * p
-    up = delta > 0  # v keeps x_sign: v² = (δ + √(δ² + 4p²))/2
-    dp = delta[up]
-    v[up] = x_sign[up] * np.sqrt(0.5 * (dp + np.sqrt(dp * dp + 4.0 * q[up])))
-    dn = -delta[~up]  # ρ > 0: ρ² = (−δ + √(δ² + 4p²))/2, v = p/ρ
-    rho = np.sqrt(0.5 * (dn + np.sqrt(dn * dn + 4.0 * q[~up])))
+    # δ > 0: v keeps x_sign, v² = (δ + √(δ² + 4p²))/2
+    v_up = x_sign * np.sqrt(0.5 * (delta + np.sqrt(delta * delta + 4.0 * q)))
+    dn = -delta  # δ ≤ 0: ρ > 0, ρ² = (−δ + √(δ² + 4p²))/2, v = p/ρ
+    rho = np.sqrt(0.5 * (dn + np.sqrt(dn * dn + 4.0 * q)))
     with np.errstate(divide="ignore", invalid="ignore"):
-        v[~up] = np.where(rho > 0, p[~up] / rho, 0.0)
-    return v
+        v_dn = np.where(rho > 0, p / rho, 0.0)
+    return np.where(delta > 0, v_up, v_dn)
 
 
 def _arc_err(p, delta, x_sign, w, p1, M):
