@@ -157,7 +157,7 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-@pytest.mark.parametrize("command", ["check-bound", "figures"])
+@pytest.mark.parametrize("command", ["check-bound", pytest.param("figures", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("to_group", [True, False], ids=["terminal-ctrl-c", "parent-only"])
 def test_sigint_while_worker_processes_run(tmp_path, to_group, command):
     """Ctrl-C while a campaign's or the figures' spawned workers run: one line, exit 130, no output, no

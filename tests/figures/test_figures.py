@@ -308,8 +308,8 @@ def test_full_run_reproduces_committed_data(tmp_path):
 
 def test_cli_workers_write_the_same_files_as_one_process(tmp_path, capsys):
     """``--workers 2`` (figures computed in spawned processes, the longest first, drawn here as they come)
-    and ``--workers 1`` write byte-identical files; ``distortion`` shares ``ood_vs_time``'s task."""
-    only = "toy_2d,distortion,followup_logistic"
+    and ``--workers 1`` write byte-identical files."""
+    only = "toy_2d,followup_ensembles,followup_logistic"
     for sub, workers in (("one", "1"), ("two", "2")):
         assert cli.main(["figures", "--out", str(tmp_path / sub), "--quick", "--only", only, "--workers", workers]) == 0
     err = capsys.readouterr().err
