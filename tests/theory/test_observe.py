@@ -172,6 +172,22 @@ def test_confirm_switches_to_radau_past_its_budget(monkeypatch):
         reference.reference_min_ood(p, method="rk45")
 
 
+def test_confirm_runs_radau_to_a_flagged_minimum_at_infinity():
+    """A row flagged with its minimum at t = ∞ is confirmed by Radau run to the steady state (no horizon);
+    one flagged at a finite time by DOP853 to 1.5 t_min. Radau at the confirmation's rtol 1e-11 agrees with
+    Radau at rtol 1e-13 on the end state to 1e-9 (relative)."""
+    p = _load("interior_min_k1.npz")
+    fake = dict(statement="final-thm-3.3", bound=1e9, tolerance=0.0, holds=False, applies=True)
+    at_inf = reference.confirm(p, [dict(fake, where="infinity", t_min=1.0)])[0]
+    assert at_inf["reference_method"] == "Radau" and at_inf["status"] == "confirmed violation"
+    finite = reference.confirm(p, [dict(fake, where="interior", t_min=0.5)])[0]
+    assert finite["reference_method"] == "DOP853" and finite["reference_t_min"] <= 0.75
+    tight = reference.reference_min_ood(p, method="Radau", rtol=1e-13, atol=1e-15)
+    loose = reference.reference_min_ood(p, method="Radau")
+    for key in ("identity", "sigma"):
+        assert loose[f"limit_{key}"] == pytest.approx(tight[f"limit_{key}"], rel=1e-9)
+
+
 def test_unknown_solver_is_refused():
     with pytest.raises(ValueError, match="solver"):
         observe.observe([_load("interior_min_k1.npz")], solver="tsit5_fused")
