@@ -27,6 +27,11 @@ _LIVE: set = set()
 _LOCK = threading.Lock()
 
 
+def default_workers() -> int:
+    """The number of worker processes used unless told otherwise: min(2, CPU count)."""
+    return max(1, min(2, os.cpu_count() or 1))
+
+
 def _start(cache: str) -> None:
     """The initializer of every worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -75,7 +80,8 @@ def _quiet_resource_tracker() -> None:
 @contextlib.contextmanager
 def pool(workers: int):
     """A process pool of ``workers`` spawned processes set up by :func:`_start` (module docstring); on
-    leaving, pending tasks are cancelled and the processes joined (killed if leaving by an exception)."""
+    leaving, the tasks are waited for and the processes joined, or, when leaving by an exception, the
+    pending tasks are cancelled and the processes killed."""
     import jax
 
     cache = jax.config.jax_compilation_cache_dir or ""

@@ -195,14 +195,12 @@ class Problem(eqx.Module):
                                        w_star_norm=w_star_norm, input_cond=input_cond, id_overlap=id_overlap,
                                        sigma_ood=sigma_ood, sigma_cond=sigma_cond, label_noise=label_noise,
                                        noise_seed=noise_seed)
-        return cls._from_random(arrays, noisy)
+        return cls._from_random(arrays, noisy, m)
 
     @classmethod
-    def _from_random(cls, arrays: dict, noisy: bool, host: bool = False) -> "Problem":
+    def _from_random(cls, arrays: dict, noisy: bool, m: int, host: bool = False) -> "Problem":
         """Validate the fresh arrays of :func:`_random_arrays` (possibly edited: the campaign aligns
         (B*, v*) and sets v₀ first) into a Problem, checking rank(X) = m from validation's factorisation."""
-        arrays = dict(arrays)
-        m = arrays.pop("m")
         return cls._checked(arrays, noisy, copy=False, host=host, rank=m)  # fresh arrays: no copy
 
     # -- I/O -----------------------------------------------------------------
@@ -489,12 +487,11 @@ def _batch_shape(arrays: dict) -> tuple:
     return batch
 
 
-
 def _random_arrays(seed, d, k, m, n=None, eps=0.1, *, head="random", head_scale=1.0, w_star_norm=1.0,
                    input_cond=1.0, id_overlap=None, sigma_ood=None, sigma_cond=10.0, label_noise=0.0,
                    noise_seed=None):
-    """The arrays of :meth:`Problem.random` (numpy float64, not yet validated), with ``m`` under key
-    ``"m"``, and whether the labels carry noise. Raises ValueError on bad arguments (the messages of
+    """The arrays of :meth:`Problem.random` (numpy float64, not yet validated) and whether the labels
+    carry noise. Raises ValueError on bad arguments (the messages of
     :meth:`Problem.random`)."""
     check_x64()
     seed = _check_seed(seed)
@@ -545,8 +542,7 @@ def _random_arrays(seed, d, k, m, n=None, eps=0.1, *, head="random", head_scale=
     if label_noise > 0:
         noise_rng = np.random.default_rng(seed if noise_seed is None else noise_seed)
         y = y + label_noise * noise_rng.standard_normal(n)
-    return dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma,
-                m=m), label_noise > 0
+    return dict(X=X, y=y, B0=B0, v0=v0, w_star=w_star, B_star=B_star, v_star=v_star, sigma_ood=sigma), label_noise > 0
 
 
 def _random_subspace(rng, B0, d, k, m, id_overlap):

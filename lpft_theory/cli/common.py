@@ -444,14 +444,11 @@ def check_out_dir(path: str, flag: str, *, inputs=()) -> str:
     return path
 
 
-def default_workers() -> int:
-    """Worker processes of the commands that take ``--workers``: min(2, CPU count)."""
-    return max(1, min(2, os.cpu_count() or 1))
-
-
 def add_workers_option(p, what: str) -> None:
-    """``--workers N`` (int >= 1, default :func:`default_workers`) for a command that computes ``what`` in
-    worker processes."""
+    """``--workers N`` (int >= 1, default :func:`lpft_theory._pool.default_workers`) for a command that
+    computes ``what`` in worker processes."""
+    from .._pool import default_workers
+
     p.add_argument("--workers", type=int_arg(1), default=default_workers(), metavar="N",
                    help=f"compute the {what} in N worker processes, longest first (default: min(2, CPU count) "
                         f"= {default_workers()}; 1 = in this process; the files are the same)")

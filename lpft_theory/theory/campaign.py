@@ -57,6 +57,7 @@ import time
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _pool
 from . import observe, reference
 from . import bounds as theory
 from ..problem import Problem, _random_arrays
@@ -126,7 +127,12 @@ def load_grid(path=None) -> dict:
 def sample_trial(seed: int, grid: dict):
     """One random problem and the parameters that drew it (a dict), from ``numpy.random.default_rng(seed)``."""
     arrays, noisy, meta = _sample_arrays(seed, grid)
-    return Problem._from_random(arrays, noisy), meta
+    return Problem._from_random(arrays, noisy, meta["m"]), meta
+
+
+def _draw_shape(rng, grid: dict) -> tuple:
+    """(d, k, m, n) of a trial: the first draw of its generator (:func:`_sample_arrays`, :func:`_group_of`)."""
+    return tuple(int(x) for x in grid["shapes"][rng.integers(len(grid["shapes"]))])
 
 
 def _sample_arrays(seed: int, grid: dict):
@@ -135,7 +141,7 @@ def _sample_arrays(seed: int, grid: dict):
     (B*, v*) aligned with B₀ (:func:`theory.aligned_pair`; w* unchanged) and, for a given head, v₀ set;
     built as arrays and validated once, so a worker makes no device array per trial."""
     rng = np.random.default_rng(seed)
-    d, k, m, n = (int(x) for x in grid["shapes"][rng.integers(len(grid["shapes"]))])
+    d, k, m, n = _draw_shape(rng, grid)
     e = grid["eps"]
     u = rng.uniform()
     if u < e["zero_frac"]:
@@ -232,7 +238,8 @@ def _screen(seeds, grid, rtol, batch_size, progress=None):
     problems, rows, recheck = [], [], []
     for s in seeds:
         arrays, noisy, meta = _sample_arrays(s, grid)
-        problems.append(Problem._from_random(arrays, noisy, host=True))  # numpy fields: nothing leaves as a Problem
+        # numpy fields: nothing leaves a worker as a Problem
+        problems.append(Problem._from_random(arrays, noisy, meta["m"], host=True))
         rows.append(meta)
     obs = observe_many(problems, rtol=rtol, atol=SCREEN_ATOL, batch_size=SCREEN_BATCH if batch_size is None else
                        batch_size, progress=progress, m_by_k=_m_by_k(grid), solver=SCREEN_SOLVER)
@@ -325,28 +332,13 @@ class _Problems(collections.abc.Sequence):
         return self._built[i]
 
 
-_STAGES = dict(screen=_screen, recheck=_recheck, confirm=_confirm)
-
-
-def _worker(args):
-    """One task of a worker process (:func:`lpft_theory._pool.pool`): ``(stage, *arguments)`` with stage
-    ``"screen"``, ``"recheck"`` or ``"confirm"``."""
-    stage, *rest = args
-    return _STAGES[stage](*rest)
-
-
-def _default_workers() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
-
-
 #: Seeds per screening task of the worker processes.
 CHUNK = 256
 
 
 def _group_of(seed: int, grid: dict) -> int:
-    """The padded K of trial ``seed`` (its shape is the first draw of its generator, :func:`_sample_arrays`)."""
-    shape = grid["shapes"][np.random.default_rng(seed).integers(len(grid["shapes"]))]
-    return _padded_k(shape[1])
+    """The padded K of trial ``seed``, from the first draw of its generator alone (:func:`_draw_shape`)."""
+    return _padded_k(_draw_shape(np.random.default_rng(seed), grid)[1])
 
 
 def _screen_chunks(seeds, grid):
@@ -374,12 +366,10 @@ def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
     (:mod:`lpft_theory._cache`)."""
     import concurrent.futures
 
-    from .. import _pool
-
     n = len(seeds)
     arrays, rows, recheck = [None] * n, [None] * n, []
     with _pool.pool(workers) as ex:
-        futs = {ex.submit(_worker, ("screen", part, grid, rtol, batch_size)): pos
+        futs = {ex.submit(_screen, part, grid, rtol, batch_size): pos
                 for pos, part in _screen_chunks(seeds, grid)}
         for fut in concurrent.futures.as_completed(futs):
             pos = futs[fut]
@@ -392,7 +382,7 @@ def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
         batches = _recheck_batches(arrays, sorted(recheck), batch_size)
         if bar is not None:
             bar.set_postfix_str(f"re-checking {len(recheck)} tight")
-        futs = {ex.submit(_worker, ("recheck", [arrays[i] for i in idx], grid, batch_size)): idx
+        futs = {ex.submit(_recheck, [arrays[i] for i in idx], grid, batch_size): idx
                 for idx in batches}
         for fut in concurrent.futures.as_completed(futs):
             for i, upd in zip(futs[fut], fut.result()):
@@ -400,7 +390,7 @@ def _trials_parallel(seeds, grid, rtol, batch_size, workers, bar, confirm=True):
         flagged = [i for i in range(n) if confirm and _violated(rows[i])]
         if bar is not None and flagged:
             bar.set_postfix_str(f"reference for {len(flagged)} violations")
-        futs = {ex.submit(_worker, ("confirm", arrays[i], rows[i])): i for i in flagged}
+        futs = {ex.submit(_confirm, arrays[i], rows[i]): i for i in flagged}
         for fut in concurrent.futures.as_completed(futs):
             rows[futs[fut]].update(fut.result())
     return arrays, rows, len(recheck)
@@ -420,7 +410,7 @@ def run_campaign(trials: int, seed: int, grid=None, *, batch_size=None, progress
         raise ValueError(f"--trials must be >= 1, got {trials}")
     grid = load_grid() if grid is None else grid
     t0 = time.time()
-    workers = _default_workers() if workers is None else int(workers)
+    workers = _pool.default_workers() if workers is None else int(workers)
     seeds = [trial_seed(seed, i) for i in range(trials)]
     bar = None
     if progress:
