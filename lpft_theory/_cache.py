@@ -11,6 +11,20 @@ Where: ``$LPFT_THEORY_CACHE`` if set (``0``, ``off`` or ``none`` turn the cache 
 created leaves the cache off. A cache directory already chosen by the user (``jax_compilation_cache_dir``
 or ``JAX_COMPILATION_CACHE_DIR``) is kept. Entries are keyed by the computation, the JAX version and the
 device, so a stale entry is never reused; deleting the directory is always safe.
+
+Two things keep a kernel out of the cache, and the command line sees to both:
+
+* **Host callbacks.** JAX never writes an executable that calls back into Python. Equinox's run-time checks
+  (``eqx.error_if``) are host callbacks unless ``EQX_ON_ERROR`` is ``nan`` or ``off``, and diffrax puts two
+  of them into every solve saved at given times (``SaveAt(ts=...)``: the times increase and lie in
+  ``[t0, t1]``). :func:`prepare_environment` sets ``EQX_ON_ERROR=nan`` (unless it is already set) before
+  Equinox is imported: a failed check then gives NaN instead of an exception. The package never relies on
+  those checks: it validates the save times before any solve, and a solve that ends with a non-finite
+  state is reported as failed (:func:`lpft_theory.integrate.integrate`).
+* **Short compilations.** Every kernel is written, however quickly it compiled
+  (:data:`MIN_COMPILE_TIME_S`): the array operations run outside ``jit`` each compile a small kernel per
+  shape, and reading one back is faster than compiling it (in ``reproduce`` about 130 such kernels per
+  figure).
 """
 
 from __future__ import annotations
@@ -18,7 +32,16 @@ from __future__ import annotations
 import os
 
 #: Only kernels that took longer than this to compile are written (seconds).
-MIN_COMPILE_TIME_S = 0.25
+MIN_COMPILE_TIME_S = 0.0
+
+
+def prepare_environment() -> None:
+    """Before JAX and Equinox are imported: ``EQX_ON_ERROR=nan`` unless the user set it, so that solves
+    saved at given times can be cached (module docstring). Has no effect once Equinox is imported."""
+    import sys
+
+    if "equinox" not in sys.modules:
+        os.environ.setdefault("EQX_ON_ERROR", "nan")
 
 
 def cache_dir() -> str | None:

@@ -6,6 +6,8 @@ solves a nonlinear system per stage by Newton iterations. A Rosenbrock method is
 one Jacobian and one factorisation per step (here the explicit inverse of the stage matrix), then one
 matrix-vector product per stage, with no iteration. On the observer's small reduced states (k + k·m ≤ 15 numbers) this is several times less
 work per step than an ESDIRK step (``BENCHMARKS.md``, fifth pass, measures both on the same problems).
+The same holds for the t = ∞ search of every flow (:func:`to_steady`, the default steady-state solver of
+:func:`lpft_theory.integrate.solve_to_steady`; seventh pass there).
 
 Method. Rodas4 of Hairer & Wanner (*Solving Ordinary Differential Equations II*, 2nd ed., §IV.7, the
 code RODAS): 6 stages, order 4 with an embedded order-3 solution, L-stable and stiffly accurate. For an
@@ -34,6 +36,8 @@ Two loops share that step:
   every accepted step; it stops when ``on_accept`` says so (the observer's steady state), at ``t1``,
   or on failure. The carry can be handed back to continue (chunks that re-batch unfinished members).
 * :func:`advance` — from ``(t0, y)`` to ``t1`` exactly (the last step shortened onto it).
+* :func:`to_steady` — from ``(t0, y)`` until the field's Euclidean norm is at most a threshold (checked
+  after every accepted step, as diffrax's event without a root finder checks it): the t = ∞ limit.
 
 Failure (``failed``): the step collapsed below :math:`10^{-14}\max(1, |t|)` or the state stopped
 being finite. Not supported: reverse-mode differentiation, non-autonomous fields.
@@ -190,3 +194,23 @@ def advance(field: Callable, args, y, t0, t1, rtol, atol, *, max_steps: int, sol
                 max_steps=max_steps, solver=solver)
     ok = (carry["t"] >= t1) & ~carry["failed"]
     return unravel(carry["y"]), carry["steps"], ok
+
+
+def to_steady(field: Callable, args, y, t0, threshold, rtol, atol, *, horizon, max_steps: int,
+              solver: str = "rodas4_fused"):
+    r"""Integrate the autonomous ``field`` from ``(t0, y)`` until :math:`\|f(y)\|_2 \le` ``threshold``
+    (every leaf together, as :func:`lpft_theory.integrate.field_norm`), checked at the end of every accepted
+    step; at most ``max_steps`` attempted steps and the time ``t0 + horizon``.
+
+    Returns:
+        ``(y_end, num_steps, stopped)``: the state at the first accepted step that met the threshold (or where
+        the solve ended), attempted steps, and whether the threshold was met.
+    """
+    unravel = ravel_pytree(y)[1]
+    carry = start(field, args, y, t0, jnp.asarray(t0) + horizon, rtol, atol, jnp.zeros(()), solver=solver)
+
+    def on_accept(obs, t, y0, fy0, t_new, y_new, fy_new):
+        return obs, jnp.sqrt(jnp.sum(fy_new**2)) <= threshold
+
+    carry = run(field, args, y, carry, rtol, atol, on_accept, max_steps=max_steps, solver=solver)
+    return unravel(carry["y"]), carry["steps"], carry["stopped"]

@@ -23,7 +23,8 @@ import numpy as np
 from . import flows
 from ._checks import number_vector
 from ._precision import check_x64
-from .integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate)
+from .integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, check_solver,
+                        integrate)
 from .problem import Problem
 from .reduced import ReducedProblem, reduce
 from .trajectory import Trajectory
@@ -55,7 +56,7 @@ def check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_tim
     t = check_times(times)
     rtol, atol, gtol = check_tol("rtol", rtol), check_tol("atol", atol), check_tol("gtol", gtol)
     check_solver(solver, "solver")
-    check_solver(steady_solver, "steady_solver", fused=False)
+    check_solver(steady_solver, "steady_solver", fused=False, rosenbrock=True)
     lp_time = float(lp_time)
     if math.isnan(lp_time) or lp_time < 0:
         raise ValueError(f"lp_time must be non-negative (inf for the LP limit), got {lp_time}")
@@ -120,7 +121,7 @@ def simulate(
     atol: float = DEFAULT_ATOL,
     gtol: float = DEFAULT_GTOL,
     solver: str = "tsit5",
-    steady_solver: str = "kvaerno5",
+    steady_solver: str = DEFAULT_STEADY_SOLVER,
     max_steps: int = DEFAULT_MAX_STEPS,
     lp_solver: str = "closed",
     coords: str = "reduced",
@@ -137,9 +138,10 @@ def simulate(
     gtol : stop criterion for ``t = inf``: integrate until
         :math:`\|\nabla\hat L\| \le` ``gtol`` · max(1, ‖∇L̂‖ at the FT start).
     solver : ``"tsit5"`` (default), ``"dopri5"``, ``"dopri8"`` or ``"kvaerno5"``, for finite times.
-    steady_solver : solver of the t → ∞ search (default ``"kvaerno5"``: near the minimum the
-        flow is stiff, an explicit solver sits at its stability limit and its error floor
-        keeps ‖∇L̂‖ above tight ``gtol``; the L-stable implicit solver takes large steps).
+    steady_solver : solver of the t → ∞ search (default ``"rodas4_fused"``, the package's Rosenbrock
+        method; ``"kvaerno5"`` or another diffrax solver also work). Near the minimum the flow is stiff:
+        an explicit solver sits at its stability limit and its error floor keeps ‖∇L̂‖ above tight
+        ``gtol``; the L-stable methods take large steps.
     max_steps : step budget of each diffrax solve.
     lp_solver : ``"closed"`` (eigendecomposition + expm1) or ``"ode"`` for LP.
     coords : ``"reduced"`` (default; cost per step independent of d and n) or

@@ -156,3 +156,51 @@ def test_blow_up_is_a_failure_not_a_result():
     field = lambda t, y, a: y ** 2  # noqa: E731
     y, steps, ok = R.advance(field, None, jnp.ones(1), 0.0, 2.0, 1e-8, 1e-10, max_steps=5000)
     assert not bool(ok)
+
+
+def _reduced(seed, **kw):
+    from lpft_theory.problem import Problem
+    from lpft_theory.reduced import reduce
+
+    return reduce(Problem.random(seed, **dict(dict(d=30, k=3, m=5, n=10, eps=0.2, head="random"), **kw)), n_ood=1)
+
+
+def test_steady_state_of_lp_is_the_least_squares_head_nearest_v0():
+    """LP's t = ∞ limit by the Rodas4 search (integrate.solve_to_steady) against the stationary point written
+    from the math in numpy: BGBᵀv = BGa, the solution nearest v0 (lstsq on the difference)."""
+    from lpft_theory import flows
+
+    rp = _reduced(5)
+    G, a, B, v0 = (np.asarray(x) for x in (rp.G, rp.a_star, rp.B_S0, rp.v0))
+    M = B @ G @ B.T
+    want = v0 + np.linalg.lstsq(M, B @ G @ a - M @ v0, rcond=None)[0]
+    thr = 1e-12 * max(1.0, float(np.linalg.norm(-2.0 * B @ G @ (B.T @ v0 - a))))
+    v, steps, reached = integrate.solve_to_steady(flows.lp_field, rp.flow, rp.v0, jnp.asarray(0.0), jnp.asarray(thr),
+                                                  jnp.asarray(1e-10), jnp.asarray(1e-12), solver="rodas4_fused")
+    assert bool(reached) and int(steps) > 0
+    np.testing.assert_allclose(np.asarray(v), want, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_steady_state_of_ft_against_scipy_run_long(seed):
+    """FT's t = ∞ limit by the Rodas4 search against scipy DOP853 (rtol 1e-12) run to a time where the flow
+    has long settled (the limit is a point of a manifold of minimisers that depends on the whole path, so
+    only an accurate integration of the path gives it); and the same limit by diffrax's Kvaerno5."""
+    from _scipy_reduced import scipy_reduced_final  # tests/ is on sys.path (conftest)
+
+    from lpft_theory import flows
+
+    rp = _reduced(seed)
+    y0 = (rp.v0, rp.B_S0)
+    g0 = float(integrate.field_norm(flows.ft_field, rp.flow, y0))
+    thr = jnp.asarray(1e-10 * max(1.0, g0))
+    ends = {}
+    for solver in ("rodas4_fused", "kvaerno5"):
+        (v, B), steps, reached = integrate.solve_to_steady(flows.ft_field, rp.flow, y0, jnp.asarray(0.0), thr,
+                                                           jnp.asarray(1e-10), jnp.asarray(1e-12), solver=solver)
+        assert bool(reached)
+        ends[solver] = np.concatenate([np.asarray(v), np.asarray(B).ravel()])
+    want_v, want_B = scipy_reduced_final(rp.G, rp.a_star, rp.v0, rp.B_S0, 200.0)
+    want = np.concatenate([want_v, want_B.ravel()])
+    for solver, got in ends.items():
+        np.testing.assert_allclose(got, want, rtol=1e-7, atol=1e-9, err_msg=solver)

@@ -260,11 +260,12 @@ def main(argv=None) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _show_warning
+            from .._cache import enable_compilation_cache, prepare_environment
+
+            prepare_environment()  # before Equinox is imported
             import jax
 
             jax.config.update("jax_enable_x64", True)
-            from .._cache import enable_compilation_cache
-
             enable_compilation_cache()
             args = build_parser().parse_args(argv)
             code = int(_run_in_worker(lambda: args.func(args)) or 0)

@@ -37,7 +37,8 @@ import numpy as np
 
 from .. import flows
 from .._precision import check_x64
-from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, FUSED_SOLVERS, integrate_batch,
+from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, FUSED_SOLVERS,
+                         integrate_batch,
                          lockstep_work)
 from ..problem import Problem
 from ..reduced import ReducedProblem, reduce
@@ -115,7 +116,7 @@ def simulate_batch(
     atol: float = DEFAULT_ATOL,
     gtol: float = DEFAULT_GTOL,
     solver: str = "tsit5",
-    steady_solver: str = "kvaerno5",
+    steady_solver: str = DEFAULT_STEADY_SOLVER,
     max_steps: int = DEFAULT_MAX_STEPS,
     group_size="auto",
     sort: bool = True,

@@ -34,7 +34,8 @@ import numpy as np
 
 from .. import flows
 from .._precision import check_x64
-from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate
+from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, check_solver,
+                         integrate)
 from ..solve import check_times, initial_head, resolve_problem
 from ..trajectory import Trajectory
 
@@ -79,7 +80,7 @@ def head_orthogonal_drift(v_head, B, B_init):
 
 
 def simulate_frozen_head(problem, times, *, init: str = "random", solver: str = "closed", rtol=DEFAULT_RTOL,
-                         atol=DEFAULT_ATOL, gtol=DEFAULT_GTOL, steady_solver: str = "kvaerno5",
+                         atol=DEFAULT_ATOL, gtol=DEFAULT_GTOL, steady_solver: str = DEFAULT_STEADY_SOLVER,
                          max_steps: int = DEFAULT_MAX_STEPS, coords: str = "reduced") -> Trajectory:
     r"""Frozen-head FT saved at ``times`` (``inf`` allowed last, the limit).
 

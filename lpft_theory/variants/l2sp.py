@@ -48,7 +48,8 @@ import numpy as np
 from .. import flows
 from .._checks import nonnegative_number
 from .._precision import check_x64
-from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate
+from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, check_solver,
+                         integrate)
 from ..solve import check_times, initial_head, resolve_problem
 from ..trajectory import Trajectory
 
@@ -90,7 +91,7 @@ def penalised_objective(rp, lam, v, B_S):
 
 
 def simulate_l2sp(problem, lam, times, *, init: str = "random", rtol=DEFAULT_RTOL, atol=DEFAULT_ATOL,
-                  gtol=DEFAULT_GTOL, solver: str = "auto", steady_solver: str = "kvaerno5",
+                  gtol=DEFAULT_GTOL, solver: str = "auto", steady_solver: str = DEFAULT_STEADY_SOLVER,
                   max_steps: int = DEFAULT_MAX_STEPS, coords: str = "reduced") -> Trajectory:
     r"""Integrate the L2-SP flow with penalty ``lam`` and save at ``times`` (``inf`` last = its limit).
 
@@ -108,7 +109,7 @@ def simulate_l2sp(problem, lam, times, *, init: str = "random", rtol=DEFAULT_RTO
     if solver == "auto":
         solver = "kvaerno5" if lam > STIFF_LAMBDA else "tsit5"
     check_solver(solver, "solver ('auto' or a diffrax solver)")
-    check_solver(steady_solver, "steady_solver", fused=False)
+    check_solver(steady_solver, "steady_solver", fused=False, rosenbrock=True)
     rp = resolve_problem(problem, coords, "simulate_l2sp")
     v_start = initial_head(rp, init)
     y0 = (v_start, rp.B_S0)

@@ -46,7 +46,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._precision import check_x64
-from ..integrate import DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, check_solver, integrate
+from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, check_solver,
+                         integrate)
 from ..solve import check_times, initial_head, resolve_problem
 from ..trajectory import Trajectory
 
@@ -190,7 +191,7 @@ def second_order_gap(rp, v_init):
 
 
 def simulate_lazy(problem, times, *, init: str = "random", solver: str = "closed", rtol=DEFAULT_RTOL,
-                  atol=DEFAULT_ATOL, gtol=DEFAULT_GTOL, steady_solver: str = "kvaerno5",
+                  atol=DEFAULT_ATOL, gtol=DEFAULT_GTOL, steady_solver: str = DEFAULT_STEADY_SOLVER,
                   max_steps: int = DEFAULT_MAX_STEPS) -> Trajectory:
     r"""Lazy FT linearised at :math:`(v_h, B_0)`, saved at ``times`` (``inf`` allowed last).
 

@@ -15,6 +15,7 @@ ARGS = ["simulate", "--random", "d=10,k=2,m=3,n=6,eps=0.1,seed=0", "--method", "
 def _run(tmp_path, env_extra, out_name):
     env = {k: v for k, v in os.environ.items() if k not in ("LPFT_THEORY_CACHE", "JAX_COMPILATION_CACHE_DIR")}
     env.update(env_extra)
+    env = {k: v for k, v in env.items() if v is not None}  # None: not set
     r = subprocess.run([sys.executable, "-m", "lpft_theory.cli", *ARGS, "--out", str(tmp_path / out_name)],
                        env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
@@ -52,3 +53,17 @@ def test_the_command_line_writes_and_reuses_the_cache(tmp_path):
     assert not (tmp_path / "xdg" / "lpft_theory").exists()
     _run(tmp_path, {"XDG_CACHE_HOME": str(tmp_path / "xdg")}, "d.npz")
     assert _files(tmp_path / "xdg" / "lpft_theory" / "jax")
+
+
+def test_a_solve_saved_at_given_times_is_cached(tmp_path):
+    """diffrax checks SaveAt(ts=...) with eqx.error_if, a host callback unless EQX_ON_ERROR=nan, and JAX never
+    caches a kernel with a host callback: the command line sets EQX_ON_ERROR=nan unless the user set it."""
+    cache = tmp_path / "cache"
+    _run(tmp_path, {"LPFT_THEORY_CACHE": str(cache), "EQX_ON_ERROR": None}, "a.npz")
+    names = [os.path.basename(f) for f in _files(cache)]
+    assert any(n.startswith("jit_solve_at-") for n in names), names
+    # a user's own EQX_ON_ERROR is kept: with "raise" the checks are callbacks again and that kernel is not written
+    cache2 = tmp_path / "cache2"
+    _run(tmp_path, {"LPFT_THEORY_CACHE": str(cache2), "EQX_ON_ERROR": "raise"}, "b.npz")
+    names2 = [os.path.basename(f) for f in _files(cache2)]
+    assert names2 and not any(n.startswith("jit_solve_at-") for n in names2), names2
