@@ -29,6 +29,10 @@ from ..theory.bounds import align_representative
 SHAPE = dict(d=50, k=2, m=10, n=20)
 #: Save times (finite, log-spaced) plus the limit t = inf.
 TIMES = tuple(np.geomspace(1e-3, 1e2, 61).tolist()) + (math.inf,)
+#: The solver of the certified min over t (:func:`lpft_theory.theory.observe.observe`) in these figures: the
+#: package's Rodas4 loop, as in the bound campaign (its minima agree with Kvaerno5's to ~1e-7 relative,
+#: ``docs/theory.md`` §4.4).
+OBSERVER_SOLVER = "rodas4_fused"
 
 
 # ---------------------------------------------------------------------------
@@ -133,7 +137,7 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
     ft_min = sq["ft"].min(axis=1)
     rep = int(np.argmin(np.where(both, ft_min, np.inf))) if both.any() else int(np.argmin(ft_min))
     p_rep = align_representative(random_problem(seeds[rep], c["eps"], head_scale=c["head_scale"]))
-    observed, t_min = theory.observed_min_ood(p_rep, "final-thm-3.3")
+    observed, t_min = theory.observed_min_ood(p_rep, "final-thm-3.3", solver=OBSERVER_SOLVER)
     return dict(
         params=dict(SHAPE, eps=c["eps"], head="random", head_scale=c["head_scale"], seeds=list(seeds),
                     sigma_ood="identity", times=list(TIMES[:-1]), t_inf_included=True,
@@ -147,7 +151,8 @@ def compute_ood_vs_time(quick: bool = False) -> dict:
         representative=rep,
         bounds={st: dict(value=bv[st], applies=applies[st]) for st in theory.STATEMENTS},
         representative_bounds={st: bv[st][rep] for st in theory.STATEMENTS},
-        representative_observed_min=dict(value=observed, t_min=t_min, source="lpft_theory.theory.bounds.observed_min_ood"),
+        representative_observed_min=dict(
+            value=observed, t_min=t_min, source=f"lpft_theory.theory.bounds.observed_min_ood(solver={OBSERVER_SOLVER!r})"),
         ft_min_over_saved_times=ft_min,
         seeds_ft_min_above_lp_limit=int(np.sum(ft_min > sq["lp"][:, -1])),
         seeds_ft_min_above_lpft_max=int(np.sum(ft_min > sq["lpft"].max(axis=1))),
@@ -311,7 +316,8 @@ def compute_head_alignment(quick: bool = False) -> dict:
     below = []
     made = [_aligned_head_problem(i, n, c) for i in range(n)]
     with progress(None, "head alignment", total=n) as bar:  # one batched observation of all n problems
-        observed, t_mins = theory.observed_min_ood_batch([p for p, _, _ in made], "final-thm-3.3", progress=bar.update)
+        observed, t_mins = theory.observed_min_ood_batch([p for p, _, _ in made], "final-thm-3.3", progress=bar.update,
+                                                         solver=OBSERVER_SOLVER)
     for i, (p, alpha, beta) in enumerate(made):
         ing = theory.bound_ingredients(p)
         obs, t_min = float(observed[i]), float(t_mins[i])
@@ -334,7 +340,7 @@ def compute_head_alignment(quick: bool = False) -> dict:
                     alpha="alpha_max (i + 1/2) / n", alpha_max=c["alpha_max"], beta_scale=c["beta_scale"],
                     rng_seed=c["rng_seed"], sigma_ood="identity", seeds=list(range(n)),
                     problem="align_representative(Problem.random(seed=i, d, k, m, n, eps, head='zero')), then v0 replaced",
-                    observed="lpft_theory.theory.bounds.observed_min_ood_batch(problems, 'final-thm-3.3')",
+                    observed=f"lpft_theory.theory.bounds.observed_min_ood_batch(problems, 'final-thm-3.3', solver={OBSERVER_SOLVER!r})",
                     note="Sigma = I: both statements bound the same loss; where the printed phi^2 >= 0 the two "
                          "bounds are equal"),
         **{k: arr[k] for k in rows},

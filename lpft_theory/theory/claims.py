@@ -5,7 +5,7 @@ statement asserts, and returns one row: ``statement``, ``reference``, ``simulate
 ``n`` (instances), ``verdict``, ``worst_margin`` (signed: ≥ 0 where the statement held in the
 worst instance, with its meaning in ``margin_meaning``) and ``details``. No verdict comes from
 evaluating a formula against itself: every number on the "observed" side is the output of an
-ODE integration (diffrax, or the closed-form LP flow for LP).
+ODE integration (diffrax, the package's Rodas4 loop, or the closed-form LP flow for LP).
 
 :func:`run_claims` runs them all; :func:`format_claims_table` renders the rows in markdown.
 """
@@ -48,6 +48,23 @@ def _row(statement, reference, simulated, n, verdict, worst_margin, meaning, **d
 
 def _seeds(quick, n_quick, n_full, base):
     return [base + i for i in range(n_quick if quick else n_full)]
+
+
+def _grid(quick: bool) -> dict:
+    """The bound campaign's grid (:func:`check_bounds`): the default one, or only :data:`SHAPE` when quick."""
+    grid = campaign.load_grid()
+    if quick:
+        grid["shapes"] = [[SHAPE["d"], SHAPE["k"], SHAPE["m"], SHAPE["n"]]]
+    return grid
+
+
+def _observe(probs, quick: bool) -> dict:
+    """min over t ≥ 0 of √L_ood, and the steady state, of the instances ``probs``
+    (:func:`lpft_theory.theory.observe.observe`): the same observation as the bound campaign's tight re-check
+    (the Rodas4 observer at rtol 1e-10, batches of 32, padded like the campaign's problems with the same
+    number of heads), so the claims and their campaign run one set of compiled kernels."""
+    return campaign.observe_many(probs, rtol=observe.RTOL, atol=observe.ATOL, batch_size=campaign.SCREEN_BATCH,
+                                 m_by_k=campaign._m_by_k(_grid(quick)), solver=campaign.RECHECK_SOLVER)
 
 
 # ---------------------------------------------------------------------------
@@ -126,7 +143,7 @@ def check_id_prop(quick: bool) -> dict:
     FT(∞) is the steady state of the integrated flow (‖∇L̂‖ ≤ 1e-10·max(1, ‖∇L̂(0)‖)); LP(∞) is the
     exact limit of the LP flow. Margin: min over instances of (LP − FT)/LP."""
     probs = [_random(s, eps=0.05 + 0.3 * (s % 5) / 4, head_scale=0.5 + (s % 3)) for s in _seeds(quick, 4, 24, 200)]
-    obs = observe.observe(probs)
+    obs = _observe(probs, quick)
     margins, dist = [], []
     for i, p in enumerate(probs):
         lp_id = _lp_limit_losses(p)[2]
@@ -137,7 +154,7 @@ def check_id_prop(quick: bool) -> dict:
     conv = bool(np.all(obs["converged"]))
     ok = conv and min(margins) > 0
     return _row("FT beats LP on the ID subspace", "Prop. 3.1 [printed]",
-                "FT to its steady state (Kvaerno5) vs the exact LP limit; eps in [0.05, 0.35]", len(probs),
+                "FT to its steady state (Rodas4) vs the exact LP limit; eps in [0.05, 0.35]", len(probs),
                 ("holds" if ok else "VIOLATED") if conv else "inconclusive (FT not converged)", min(margins),
                 "min (L_id(LP) - L_id(FT)) / L_id(LP)", min_dist_w_star_to_R0=min(dist),
                 max_ft_id_loss=float(np.max(obs["limit_id_subspace"])))
@@ -152,7 +169,7 @@ def lp_vs_ft_runs(quick: bool):
         for s in seeds:
             probs.append(_random(s, eps=e, head_scale=1.0))
             eps_of.append(e)
-    obs = observe.observe(probs)
+    obs = _observe(probs, quick)
     lp = np.array([_lp_limit_losses(p)[0] for p in probs])
     ft_min = obs["min_sigma"] ** 2
     return dict(eps=np.array(eps_of), eps_values=eps_values, lp=lp, ft_min=ft_min, converged=obs["converged"],
@@ -171,7 +188,7 @@ def check_lp_vs_ft(data) -> dict:
     mono = bool(np.all(np.diff(med) > 0))
     ok = a > 0 and mono
     return _row("LP/FT OOD ratio -> 0 as eps -> 0", "Thm 3.2 [printed]",
-                "LP limit (exact) vs min_t FT (Kvaerno5 + refinement), eps = 1e-4..1e-1, Gaussian X and head",
+                "LP limit (exact) vs min_t FT (Rodas4 + refinement), eps = 1e-4..1e-1, Gaussian X and head",
                 data["n"], f"consistent: ratio ~ eps^{a:.2f}" if ok else f"NOT consistent (rate {a:.2f})", a,
                 "fitted rate a in median ratio ~ eps^a (> 0 means -> 0)",
                 median_ratio_by_eps={f"{e:g}": float(m) for e, m in zip(data["eps_values"], med)})
@@ -200,7 +217,7 @@ def check_prop_37(quick: bool) -> dict:
     from ..solve import simulate
 
     probs = [_random(s, eps=0.0, head_scale=1.0, w_star_norm=0.5 + (s % 4)) for s in _seeds(quick, 3, 16, 400)]
-    obs = observe.observe(probs)
+    obs = _observe(probs, quick)
     times = [0.0, 0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
     lpft_max, ft_min = [], []
     for i, p in enumerate(probs):
@@ -227,9 +244,7 @@ def check_bounds(quick: bool, trials=None, seed: int = 0, workers=None) -> list:
 
     Quick: 24 trials of one shape; full: 1000 trials of the default grid. ``workers``: the campaign's
     worker processes (default: its own; the rows are the same for any number)."""
-    grid = campaign.load_grid()
-    if quick:
-        grid["shapes"] = [[SHAPE["d"], SHAPE["k"], SHAPE["m"], SHAPE["n"]]]
+    grid = _grid(quick)
     n = trials if trials is not None else (24 if quick else 1000)
     res = campaign.run_campaign(n, seed, grid, progress=False, workers=workers)
     summ = campaign.summarize(res)
