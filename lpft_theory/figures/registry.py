@@ -128,16 +128,18 @@ def select(only: Optional[list] = None) -> list:
     return [FIGURES[n] for n in FIGURES if n in only]
 
 
-#: Seconds each figure's computation takes in one process (full size, 2-core Intel Xeon, warm compilation
-#: cache; the ``reproduce`` log of 2026-12-04): worker processes take the longest first.
-COMPUTE_SECONDS = dict(toy_2d=2.6, ood_vs_time=13.2, distortion=3.3, eps_tradeoff=21.5, head_alignment=6.9,
-                       wise_ft=4.1, lr_ratio=7.4, k1_tightness=11.4, followup_early_lp=11.6,
-                       followup_head_norm=3.3, followup_surgical=4.5, followup_projected=5.9,
-                       followup_ensembles=1.9, followup_logistic=2.5)
+#: Seconds each figure's computation takes in one process with an empty compilation cache (full size, 2-core
+#: Intel Xeon; ``benchmarks/results/seventh_pass/profile_final_cold.txt``): worker processes take the longest
+#: first. A first run is the one where the order matters most.
+COMPUTE_SECONDS = dict(toy_2d=2.5, ood_vs_time=10.9, distortion=2.4, eps_tradeoff=7.8, head_alignment=2.5,
+                       wise_ft=2.7, lr_ratio=6.5, k1_tightness=9.6, followup_early_lp=3.0,
+                       followup_head_norm=0.9, followup_surgical=1.6, followup_projected=5.2,
+                       followup_ensembles=1.8, followup_logistic=1.7)
 
 #: Figures computed in the same task of a worker process: ``distortion`` reuses the runs ``ood_vs_time``
-#: caches (:func:`lpft_theory.figures.paper._runs`).
-SAME_TASK = (("ood_vs_time", "distortion"),)
+#: caches (:func:`lpft_theory.figures.paper._runs`), and ``head_alignment`` runs the Rodas4 observer that
+#: ``ood_vs_time`` compiles for the same padded shape (two workers compiled it each, 3.3 s).
+SAME_TASK = (("ood_vs_time", "distortion", "head_alignment"),)
 
 
 def _compute(spec, quick: bool) -> dict:

@@ -323,7 +323,7 @@ def test_cli_workers_write_the_same_files_as_one_process(tmp_path, capsys):
 def test_tasks_longest_first_and_shared_runs_together():
     tasks = registry.tasks(registry.select(None))
     assert sorted(n for t in tasks for n in t) == sorted(registry.FIGURES)
-    assert ["ood_vs_time", "distortion"] in tasks
+    assert ["ood_vs_time", "distortion", "head_alignment"] in tasks
     cost = [sum(registry.COMPUTE_SECONDS[n] for n in t) for t in tasks]
     assert cost == sorted(cost, reverse=True)
     assert set(registry.COMPUTE_SECONDS) == set(registry.FIGURES)
