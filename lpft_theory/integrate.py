@@ -39,6 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _fused_rk, _rosenbrock
+from ._checks import number_vector
 
 #: Solvers by name (diffrax). Near the minimum FT is stiff: an explicit solver sits at its stability limit
 #: there, so the t = ∞ search uses an L-stable one (:data:`DEFAULT_STEADY_SOLVER`).
@@ -253,13 +254,22 @@ def failure_message(what: str, max_steps: int, members=None) -> str:
             "collapsed); raise max_steps (CLI: --max-steps), loosen rtol/atol, or use the stiff solver kvaerno5")
 
 
+def check_times(times) -> np.ndarray:
+    """Validate save times: 1-D, non-negative, strictly increasing, finite except ``inf`` last."""
+    t = number_vector(times, "times")
+    if np.any(t < 0):
+        raise ValueError(f"times must be non-negative, got {t[t < 0][0]:g}")
+    if np.any(np.isinf(t[:-1])):
+        raise ValueError("times: inf is only allowed as the last time")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("times must be strictly increasing")
+    return t
+
+
 def _split_times(t):
-    """``(finite save times, whether inf is asked for last)``; raises ValueError unless the times are 1-D,
-    non-negative, strictly increasing and finite except a last ``inf`` (diffrax's own checks of the save
-    times give NaN, not an error, under the command line: :mod:`lpft_theory._cache`)."""
-    t = np.asarray(t, dtype=np.float64)
-    if t.ndim != 1 or np.any(np.isnan(t)) or np.any(t < 0) or np.any(np.diff(t) <= 0) or np.any(np.isinf(t[:-1])):
-        raise ValueError("times must be a 1-D array of non-negative, strictly increasing values (inf only last)")
+    """``(finite save times, whether inf is asked for last)``, after :func:`check_times` (diffrax's own
+    checks of the save times give NaN, not an error, under the command line: :mod:`lpft_theory._cache`)."""
+    t = check_times(t)
     finite = t[np.isfinite(t)]
     return finite, bool(t.size and np.isinf(t[-1]))
 
@@ -281,7 +291,7 @@ def integrate(field: Callable, args, y0, times, *, rtol: float = DEFAULT_RTOL, a
         field: ``field(t, y, args)``, static (a module-level function).
         args: the field's arguments (a pytree; traced).
         y0: the state at t = 0.
-        times: validated save times (:func:`lpft_theory.solve.check_times`).
+        times: save times (validated by :func:`check_times`).
         gtol: relative stop criterion of the t = ∞ search,
             :math:`\|f(y)\| \le g_{tol}\max(1, \|f(y_s)\|)` with :math:`y_s` = ``threshold_from``
             (default ``y0``): the start of the flow the limit belongs to.

@@ -21,10 +21,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import flows
-from ._checks import number_vector
 from ._precision import check_x64
 from .integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, check_solver,
-                        integrate)
+                        check_times, integrate)
 from .problem import Problem
 from .reduced import ReducedProblem, reduce
 from .trajectory import Trajectory
@@ -33,18 +32,6 @@ from .trajectory import Trajectory
 METHODS = ("lp", "ft", "lpft")
 #: Initial heads of the variants that can start from the problem's head or from LP's limit.
 INITS = ("random", "lp")
-
-
-def check_times(times) -> np.ndarray:
-    """Validate save times: 1-D, non-negative, strictly increasing, finite except ``inf`` last."""
-    t = number_vector(times, "times")
-    if np.any(t < 0):
-        raise ValueError(f"times must be non-negative, got {t[t < 0][0]:g}")
-    if np.any(np.isinf(t[:-1])):
-        raise ValueError("times: inf is only allowed as the last time")
-    if np.any(np.diff(t) <= 0):
-        raise ValueError("times must be strictly increasing")
-    return t
 
 
 def check_request(method, times, rtol, atol, gtol, solver, steady_solver, lp_time):

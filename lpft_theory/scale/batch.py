@@ -38,8 +38,7 @@ import numpy as np
 from .. import flows
 from .._precision import check_x64
 from ..integrate import (DEFAULT_ATOL, DEFAULT_GTOL, DEFAULT_MAX_STEPS, DEFAULT_RTOL, DEFAULT_STEADY_SOLVER, FUSED_SOLVERS,
-                         integrate_batch,
-                         lockstep_work)
+                         integrate_batch, lockstep_work)
 from ..problem import Problem
 from ..reduced import ReducedProblem, reduce
 from ..solve import check_request
